@@ -1,0 +1,80 @@
+# modelfleet — the two commands a newcomer needs are `make demo` and `make test`.
+# Every target installs what it needs itself, idempotently (stamps under .venv/).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+PYTEST_ARGS ?=
+
+.PHONY: help venv tf system image demo test lint pytest molecule bench chaos protos fmt clean
+
+help:
+	@echo "make demo      local fleet on loopback: master + 3 nodes, publish, predict, promote"
+	@echo "make test      the whole test suite (lint, pytest, molecule) - what CI runs"
+	@echo "make bench     every benchmark, one table + bench/results.json"
+	@echo "make chaos     the chaos suite on a local fleet"
+	@echo "make lint      ruff, mypy, ansible-lint, syntax checks"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when any requirements file or pyproject changes.
+$(VENV)/.stamp-dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.stamp-tf: requirements-tf.txt | $(VENV)/.stamp-dev
+	$(BIN)/pip install -q -r requirements-tf.txt
+	$(BIN)/pip install -q --no-deps "tensorflow-serving-api>=2.16,<3"
+	touch $@
+
+venv: $(VENV)/.stamp-dev
+tf: $(VENV)/.stamp-tf
+
+system:
+	@scripts/install-system-deps.sh
+
+# The podman image of the molecule hosts (debootstrap, built once and reused).
+image: system venv
+	@molecule/image/build.sh
+
+protos: venv
+	$(BIN)/python -m modelfleet.tfserving.proto.build
+
+fmt: venv
+	$(BIN)/ruff format daemons tests bench
+	$(BIN)/ruff check --fix daemons tests bench
+
+lint: venv
+	$(BIN)/ruff check daemons tests bench
+	$(BIN)/ruff format --check daemons tests bench
+	$(BIN)/mypy daemons/modelfleet
+	@if [ -d roles ] && ls playbooks/*.yml >/dev/null 2>&1; then \
+	  $(BIN)/ansible-playbook --syntax-check -i inventory/production playbooks/*.yml && \
+	  $(BIN)/ansible-lint --profile production --offline playbooks roles; fi
+
+pytest: venv tf system
+	$(BIN)/pytest -m "not molecule and not chaos" $(PYTEST_ARGS)
+
+molecule: venv system image
+	$(BIN)/pytest -m molecule $(PYTEST_ARGS)
+
+test: lint pytest molecule
+
+demo: venv tf
+	$(BIN)/modelfleet localfleet demo
+
+bench: venv tf
+	$(BIN)/python bench/run_all.py
+
+chaos: venv tf
+	$(BIN)/pytest -m chaos $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .localfleet

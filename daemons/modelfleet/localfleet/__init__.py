@@ -1,0 +1,1 @@
+"""modelfleet.localfleet."""

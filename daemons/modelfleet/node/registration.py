@@ -1,0 +1,110 @@
+"""Registration with the master and heartbeats, off the serving path.
+
+A node registers ``{hostname, service, port, zone, version}`` with
+``POST <master>/api/v1/nodes/register`` (cluster token) and repeats it every
+``interval`` seconds as its heartbeat. The master may be absent, down or slow: failures are
+retried with exponential backoff and full jitter in a daemon thread, so the sync loop never
+waits on the master (invariant 5).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from .. import __version__
+from ..logsetup import kv
+
+__all__ = ["Registrar"]
+
+log = logging.getLogger(__name__)
+
+
+class Registrar:
+    """Background registration + heartbeat loop."""
+
+    def __init__(
+        self,
+        *,
+        master_url: str,
+        token: str | None,
+        hostname: str,
+        service: str,
+        port: int,
+        zone: str,
+        interval: float = 10.0,
+        timeout: float = 3.0,
+        max_backoff: float = 60.0,
+        on_result: Callable[[bool, str], None] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.master_url = master_url.rstrip("/")
+        self.token = token
+        self.payload: dict[str, Any] = {
+            "hostname": hostname,
+            "service": service,
+            "port": port,
+            "zone": zone,
+            "version": __version__,
+        }
+        self.interval = interval
+        self.timeout = timeout
+        self.max_backoff = max_backoff
+        self.on_result = on_result
+        self.session = session or requests.Session()
+        self.registered = False
+        self.last_error = ""
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register_once(self) -> bool:
+        """One registration attempt; never raises."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            resp = self.session.post(
+                f"{self.master_url}/api/v1/nodes/register",
+                json=self.payload,
+                headers=headers,
+                timeout=self.timeout,
+            )
+            ok = resp.status_code == 200
+            self.last_error = "" if ok else f"master answered {resp.status_code}"
+        except requests.RequestException as exc:
+            ok = False
+            self.last_error = f"master unreachable: {type(exc).__name__}"
+        if ok and not self.registered:
+            log.info("registered with master", extra=kv(master=self.master_url))
+        elif not ok and (self.registered or self.failures == 0):
+            log.warning("registration failed", extra=kv(error=self.last_error))
+        self.registered = ok
+        self.failures = 0 if ok else self.failures + 1
+        if self.on_result:
+            self.on_result(ok, self.last_error)
+        return ok
+
+    def next_delay(self) -> float:
+        """Heartbeat interval when healthy; capped exponential backoff with jitter otherwise."""
+        if self.failures == 0:
+            return self.interval
+        ceiling = min(self.max_backoff, self.interval * (2 ** min(self.failures, 10)) / 4)
+        return random.uniform(min(1.0, ceiling), ceiling)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.register_once()
+            self._stop.wait(self.next_delay())
+
+    def start(self) -> None:
+        if not self.master_url:
+            return
+        self._thread = threading.Thread(target=self.run, name="registrar", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()

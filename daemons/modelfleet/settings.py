@@ -1,0 +1,139 @@
+"""Building blocks for the per-daemon settings objects.
+
+Each daemon has one frozen dataclass of settings built from environment variables (the
+RUNBOOK's names, ``MODELFLEET_*`` for the rest) overridden by command-line flags, and
+validated once at start. A bad value raises :class:`SettingsError` naming the variable, and
+the CLI turns that into one line on stderr and exit code 2 — before anything is touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .names import InvalidName, validate_zone
+
+__all__ = ["EnvReader", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A setting that is missing or wrong; the message names the variable."""
+
+
+class EnvReader:
+    """Read typed values from flags first, then the environment, then a default.
+
+    ``overrides`` holds flag values keyed by the environment variable name they override;
+    ``None`` means the flag was not given.
+    """
+
+    def __init__(
+        self, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        self.env = os.environ if env is None else env
+
+    def raw(self, name: str) -> Any:
+        if name in self.overrides:
+            return self.overrides[name]
+        value = self.env.get(name)
+        return value if value not in (None, "") else None
+
+    def str(self, name: str, default: str | None = None, *, required: bool = False) -> str:
+        value = self.raw(name)
+        if value is None:
+            if required and default is None:
+                raise SettingsError(f"{name} is required but not set")
+            return default if default is not None else ""
+        return str(value)
+
+    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{name}={value!r} is not an integer") from None
+        if minimum is not None and number < minimum:
+            raise SettingsError(f"{name}={number} must be at least {minimum}")
+        return number
+
+    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{name}={value!r} is not a number") from None
+        if number != number or number < minimum:
+            raise SettingsError(f"{name}={value!r} must be a number >= {minimum}")
+        return number
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}={value!r} is not a boolean (true/false)")
+
+    def directory(
+        self, name: str, default: str | None = None, *, create: bool = False, writable: bool = True
+    ) -> Path:
+        """An existing (or created) directory the daemon can write to."""
+        text = self.str(name, default, required=default is None)
+        path = Path(text)
+        if not path.is_absolute():
+            raise SettingsError(f"{name}={text!r} must be an absolute path")
+        if create:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SettingsError(f"{name}={text!r} cannot be created: {exc.strerror}") from None
+        if not path.is_dir():
+            raise SettingsError(f"{name}={text!r} is not a directory")
+        if writable and not os.access(path, os.W_OK | os.X_OK):
+            raise SettingsError(f"{name}={text!r} is not writable by this user")
+        return path
+
+    def url(self, name: str, default: str = "", *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+        text = self.str(name, default)
+        if not text:
+            return ""
+        parsed = urlparse(text)
+        if parsed.scheme not in schemes or not parsed.netloc:
+            raise SettingsError(f"{name}={text!r} must be a {'/'.join(schemes)} URL")
+        return text.rstrip("/")
+
+    def hostport(self, name: str, default: str) -> tuple[str, int]:
+        text = self.str(name, default)
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"{name}={text!r} must be HOST:PORT")
+        return host.strip("[]"), int(port)
+
+    def zone(self, name: str, default: str) -> str:
+        text = self.str(name, default)
+        try:
+            return validate_zone(text)
+        except InvalidName as exc:
+            raise SettingsError(f"{name}: {exc}") from None
+
+    def hostname(self, name: str = "HOSTNAME") -> str:
+        """The node's own name, as the master will call it (RUNBOOK: never a load balancer)."""
+        import socket
+
+        text = self.str(name, "") or socket.gethostname()
+        if not text or any(c in text for c in "/ \t\n:") or len(text) > 253:
+            raise SettingsError(f"{name}={text!r} is not a valid hostname")
+        return text

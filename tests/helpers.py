@@ -1,0 +1,59 @@
+"""Test helpers shared by every test package: waiting on conditions, ports, tokens.
+
+No test sleeps and hopes: it waits on a condition with a deadline via :func:`wait_until`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll ``predicate`` until it returns a truthy value; fail with ``what`` at the deadline.
+
+    Exceptions raised by the predicate count as "not yet" (the last one is reported).
+    """
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:
+            last_exc = exc
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last_exc!r})" if last_exc else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}{detail}")
+        time.sleep(interval)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def make_token_file(path: Path, token: str | None = None) -> str:
+    token = token or secrets.token_urlsafe(32)
+    path.write_text(token + "\n")
+    os.chmod(path, 0o600)
+    return token
