@@ -1,0 +1,5 @@
+"""``python -m modelfleet`` = the ``modelfleet`` command (the local fleet uses it)."""
+
+from .cli import main
+
+main()
