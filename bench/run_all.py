@@ -49,7 +49,9 @@ def fmt(value: Any) -> str:
 def print_table(records: list[dict[str, Any]]) -> None:
     cols = ["name", "value", "unit", "baseline", "ratio", "goal", "pass"]
     rows = [[fmt(r.get(c)) for c in cols] for r in records]
-    widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)]
+    widths = [
+        max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)
+    ]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for row in rows:
@@ -75,8 +77,18 @@ def main() -> int:
         except Exception:
             traceback.print_exc()
             crashed.append(path.stem)
-            records.append({"name": path.stem, "value": None, "unit": "", "baseline": None,
-                            "ratio": None, "goal": "ran", "pass": False, "error": "crashed"})
+            records.append(
+                {
+                    "name": path.stem,
+                    "value": None,
+                    "unit": "",
+                    "baseline": None,
+                    "ratio": None,
+                    "goal": "ran",
+                    "pass": False,
+                    "error": "crashed",
+                }
+            )
             continue
         for record in got:
             record.setdefault("bench", path.stem)

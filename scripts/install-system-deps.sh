@@ -3,8 +3,9 @@
 #   podman, runc, debootstrap  - molecule's systemd hosts (see containers/containers.conf)
 #   dnsmasq-base, nftables     - the dns and firewall roles validate with them
 #   chromium                   - the dashboard test (headless)
+#   prometheus                 - promtool, to check and unit-test the alert rules
 set -euo pipefail
-want=(podman runc debootstrap dnsmasq-base nftables chromium uidmap slirp4netns fuse-overlayfs iproute2 procps)
+want=(podman runc debootstrap dnsmasq-base nftables chromium prometheus uidmap slirp4netns fuse-overlayfs iproute2 procps)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import free_port, make_token_file, port_open, wait_until  # noqa: E402
+from helpers import free_port, make_token_file, port_open, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,9 @@ class Emulator:
 
 
 def _emulator_binary() -> str:
-    found = shutil.which("gcp-storage-emulator") or str(Path(sys.executable).parent / "gcp-storage-emulator")
+    found = shutil.which("gcp-storage-emulator") or str(
+        Path(sys.executable).parent / "gcp-storage-emulator"
+    )
     return found
 
 
@@ -57,7 +59,16 @@ def _emulator_binary() -> str:
 def gcs_emulator() -> Iterator[Emulator]:
     port = free_port()
     proc = subprocess.Popen(
-        [_emulator_binary(), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"],
+        [
+            _emulator_binary(),
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "-q",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

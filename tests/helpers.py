@@ -34,7 +34,9 @@ def wait_until(
             last_exc = exc
         if time.monotonic() > deadline:
             detail = f" (last error: {last_exc!r})" if last_exc else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}{detail}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what or predicate}{detail}"
+            )
         time.sleep(interval)
 
 

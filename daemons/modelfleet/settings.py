@@ -8,6 +8,7 @@ the CLI turns that into one line on stderr and exit code 2 — before anything i
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,18 +32,26 @@ class EnvReader:
     """
 
     def __init__(
-        self, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+        self,
+        overrides: Mapping[builtins.str, Any] | None = None,
+        env: Mapping[str, builtins.str] | None = None,
     ) -> None:
         self.overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
         self.env = os.environ if env is None else env
 
-    def raw(self, name: str) -> Any:
+    def raw(self, name: builtins.str) -> Any:
         if name in self.overrides:
             return self.overrides[name]
         value = self.env.get(name)
         return value if value not in (None, "") else None
 
-    def str(self, name: str, default: str | None = None, *, required: bool = False) -> str:
+    def str(
+        self,
+        name: builtins.str,
+        default: builtins.str | None = None,
+        *,
+        required: builtins.bool = False,
+    ) -> builtins.str:
         value = self.raw(name)
         if value is None:
             if required and default is None:
@@ -50,7 +59,9 @@ class EnvReader:
             return default if default is not None else ""
         return str(value)
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def int(
+        self, name: builtins.str, default: builtins.int, *, minimum: builtins.int | None = None
+    ) -> builtins.int:
         value = self.raw(name)
         if value is None:
             return default
@@ -62,7 +73,9 @@ class EnvReader:
             raise SettingsError(f"{name}={number} must be at least {minimum}")
         return number
 
-    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+    def float(
+        self, name: builtins.str, default: builtins.float, *, minimum: builtins.float = 0.0
+    ) -> builtins.float:
         value = self.raw(name)
         if value is None:
             return default
@@ -74,11 +87,11 @@ class EnvReader:
             raise SettingsError(f"{name}={value!r} must be a number >= {minimum}")
         return number
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self.raw(name)
         if value is None:
             return default
-        if isinstance(value, bool):
+        if isinstance(value, builtins.bool):
             return value
         text = str(value).strip().lower()
         if text in ("1", "true", "yes", "on"):
@@ -88,7 +101,12 @@ class EnvReader:
         raise SettingsError(f"{name}={value!r} is not a boolean (true/false)")
 
     def directory(
-        self, name: str, default: str | None = None, *, create: bool = False, writable: bool = True
+        self,
+        name: builtins.str,
+        default: builtins.str | None = None,
+        *,
+        create: builtins.bool = False,
+        writable: builtins.bool = True,
     ) -> Path:
         """An existing (or created) directory the daemon can write to."""
         text = self.str(name, default, required=default is None)
@@ -106,7 +124,13 @@ class EnvReader:
             raise SettingsError(f"{name}={text!r} is not writable by this user")
         return path
 
-    def url(self, name: str, default: str = "", *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    def url(
+        self,
+        name: builtins.str,
+        default: builtins.str = "",
+        *,
+        schemes: tuple[builtins.str, ...] = ("http", "https"),
+    ) -> builtins.str:
         text = self.str(name, default)
         if not text:
             return ""
@@ -115,21 +139,23 @@ class EnvReader:
             raise SettingsError(f"{name}={text!r} must be a {'/'.join(schemes)} URL")
         return text.rstrip("/")
 
-    def hostport(self, name: str, default: str) -> tuple[str, int]:
+    def hostport(
+        self, name: builtins.str, default: builtins.str
+    ) -> tuple[builtins.str, builtins.int]:
         text = self.str(name, default)
         host, sep, port = text.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise SettingsError(f"{name}={text!r} must be HOST:PORT")
         return host.strip("[]"), int(port)
 
-    def zone(self, name: str, default: str) -> str:
+    def zone(self, name: builtins.str, default: builtins.str) -> builtins.str:
         text = self.str(name, default)
         try:
             return validate_zone(text)
         except InvalidName as exc:
             raise SettingsError(f"{name}: {exc}") from None
 
-    def hostname(self, name: str = "HOSTNAME") -> str:
+    def hostname(self, name: builtins.str = "HOSTNAME") -> builtins.str:
         """The node's own name, as the master will call it (RUNBOOK: never a load balancer)."""
         import socket
 

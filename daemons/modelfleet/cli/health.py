@@ -34,5 +34,7 @@ def register(cli: click.Group) -> None:
                 )
             )
         else:
-            click.echo(f"{service}: {'healthy' if verdict.healthy else 'UNHEALTHY'} ({verdict.reason})")
+            click.echo(
+                f"{service}: {'healthy' if verdict.healthy else 'UNHEALTHY'} ({verdict.reason})"
+            )
         raise SystemExit(0 if verdict.healthy else 1)

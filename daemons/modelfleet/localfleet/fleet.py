@@ -9,7 +9,6 @@ and ``status`` work from another shell.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal
