@@ -1,0 +1,6 @@
+"""Generated TF Serving wire messages (minimal subset), in a private descriptor pool.
+
+Import the generated modules from here: ``serving_pb2`` (ModelSpec, GetModelStatus*,
+ReloadConfig*, ModelServerConfig, Predict*), ``serving_pb2_grpc`` (stubs and servicers),
+``tensor_pb2`` (TensorProto, DataType) and ``error_codes_pb2`` (tensorflow.error.Code).
+"""
