@@ -1,0 +1,270 @@
+"""A model bucket on Google Cloud Storage (or the emulator).
+
+Credentials: with ``STORAGE_EMULATOR_HOST`` set, anonymous; otherwise the ADC file
+``$CLOUDSDK_CONFIG/application_default_credentials.json`` when it exists (the RUNBOOK
+mounts it), else google-auth's default chain (metadata server on GCE).
+
+Generation preconditions are GCS's own (``if_generation_match``): this is what lets the
+master and the CLI edit desired.json concurrently without losing an update. Downloads use
+``transfer_manager`` with thread workers: many files at once, and large objects in
+slices, so one version arrives at the speed of the link, not of one TCP stream.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .base import FetchItem, NotFound, ObjectInfo, PreconditionFailed, RequestCounter, StoreError
+
+__all__ = ["GCSStore", "make_client", "parse_gs_url"]
+
+
+def parse_gs_url(url: str) -> tuple[str, str]:
+    """``gs://bucket/a/b`` → ``("bucket", "a/b")``; raises StoreError on anything else."""
+    if not url.startswith("gs://"):
+        raise StoreError(f"{url!r} is not a gs:// URL")
+    bucket, _, prefix = url[5:].partition("/")
+    prefix = prefix.strip("/")
+    if not bucket or any(p in ("", ".", "..") for p in prefix.split("/") if prefix):
+        raise StoreError(f"{url!r} is not a valid gs://bucket[/prefix] URL")
+    return bucket, prefix
+
+
+def make_client(cloudsdk_config: str | None = None) -> Any:
+    """A storage client for the emulator, an ADC file, or the default credential chain."""
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project="modelfleet", credentials=AnonymousCredentials())
+    config_dir = cloudsdk_config or os.environ.get("CLOUDSDK_CONFIG")
+    if config_dir:
+        adc = Path(config_dir) / "application_default_credentials.json"
+        if adc.is_file():
+            import google.auth
+
+            creds, project = google.auth.load_credentials_from_file(
+                str(adc), scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+            )
+            return storage.Client(project=project or "modelfleet", credentials=creds)
+    return storage.Client()
+
+
+class _Progress:
+    """A write-only file wrapper that reports bytes as they land (for status progress)."""
+
+    def __init__(self, fh: Any, progress: Callable[[int], None] | None) -> None:
+        self._fh = fh
+        self._progress = progress
+
+    def write(self, data: bytes) -> int:
+        n = self._fh.write(data)
+        if self._progress:
+            self._progress(len(data))
+        return int(n)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+class GCSStore:
+    """:class:`~modelfleet.store.RemoteStore` over ``gs://bucket[/prefix]``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client: Any = None,
+        cloudsdk_config: str | None = None,
+        on_request: RequestCounter | None = None,
+    ) -> None:
+        self.bucket_name, self.prefix = parse_gs_url(url)
+        self.url = f"gs://{self.bucket_name}" + (f"/{self.prefix}" if self.prefix else "")
+        self._client = client
+        self._cloudsdk_config = cloudsdk_config
+        self._count = on_request or (lambda _op, _n: None)
+        self._bucket: Any = None
+
+    def __repr__(self) -> str:
+        return f"GCSStore({self.url!r})"
+
+    @property
+    def bucket(self) -> Any:
+        if self._bucket is None:
+            if self._client is None:
+                self._client = make_client(self._cloudsdk_config)
+            self._bucket = self._client.bucket(self.bucket_name)
+        return self._bucket
+
+    def _name(self, key: str) -> str:
+        key = key.strip("/")
+        if any(p in ("", ".", "..") for p in key.split("/")) and key:
+            raise StoreError(f"invalid key {key!r}")
+        return f"{self.prefix}/{key}" if self.prefix and key else (self.prefix or key)
+
+    def _key(self, name: str) -> str:
+        return name[len(self.prefix) + 1 :] if self.prefix else name
+
+    def _info(self, blob: Any) -> ObjectInfo:
+        return ObjectInfo(
+            self._key(blob.name), int(blob.size or 0), blob.crc32c, int(blob.generation or 0)
+        )
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        self._count("stat", 1)
+        blob = self._call(lambda: self.bucket.get_blob(self._name(key)))
+        return None if blob is None else self._info(blob)
+
+    def read(self, key: str) -> tuple[bytes, int]:
+        info = self.stat(key)
+        if info is None:
+            raise NotFound(f"{self.url}/{key} does not exist")
+        self._count("read", 1)
+        # Pinned to the generation just seen, so content and generation always agree.
+        blob = self.bucket.blob(self._name(key), generation=info.generation or None)
+        data = self._call(blob.download_as_bytes)
+        return data, info.generation
+
+    def write(self, key: str, data: bytes, *, if_generation_match: int | None = None) -> int:
+        self._count("write", 1)
+        blob = self.bucket.blob(self._name(key))
+        kwargs: dict[str, Any] = {
+            "content_type": "application/json" if key.endswith(".json") else None
+        }
+        if if_generation_match is not None:
+            kwargs["if_generation_match"] = if_generation_match
+        self._call(lambda: blob.upload_from_string(data, **kwargs))
+        return int(blob.generation or 0)
+
+    def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
+        name = self._name(prefix.strip("/")) if prefix.strip("/") else self.prefix
+        full = f"{name}/" if name else ""
+        self._count("list", 1)
+        blobs = self._call(lambda: list(self.bucket.client.list_blobs(self.bucket, prefix=full)))
+        return sorted(
+            (self._info(b) for b in blobs if not b.name.endswith("/")), key=lambda o: o.key
+        )
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        name = self._name(prefix.strip("/")) if prefix.strip("/") else self.prefix
+        full = f"{name}/" if name else ""
+        self._count("list", 1)
+
+        def run() -> set[str]:
+            it = self.bucket.client.list_blobs(self.bucket, prefix=full, delimiter="/")
+            for _ in it:
+                pass
+            return set(it.prefixes)
+
+        prefixes = self._call(run)
+        return sorted(p[len(full) :].rstrip("/") for p in prefixes)
+
+    def delete(self, key: str) -> None:
+        from google.api_core import exceptions as gexc
+
+        self._count("delete", 1)
+        try:
+            self.bucket.blob(self._name(key)).delete()
+        except gexc.NotFound:
+            pass
+        except gexc.GoogleAPICallError as exc:
+            raise StoreError(f"{self.url}/{key}: {exc}") from exc
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Map google-api-core errors to the store's own."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            return fn()
+        except gexc.PreconditionFailed as exc:
+            raise PreconditionFailed(f"{self.url}: generation precondition failed") from exc
+        except gexc.NotFound as exc:
+            raise NotFound(f"{self.url}: {exc.message}") from exc
+        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+            raise StoreError(f"{self.url}: {exc}") from exc
+        except OSError as exc:  # requests' ConnectionError is an OSError
+            raise StoreError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+
+    def upload_files(
+        self,
+        pairs: Sequence[tuple[Path, str]],
+        *,
+        workers: int = 8,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        def one(pair: tuple[Path, str]) -> None:
+            src, key = pair
+            self._call(lambda: self.bucket.blob(self._name(key)).upload_from_filename(str(src)))
+            if progress:
+                progress(src.stat().st_size)
+
+        self._count("upload", len(pairs))
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            list(pool.map(one, pairs))
+
+    def fetch(
+        self,
+        items: Sequence[FetchItem],
+        *,
+        workers: int = 8,
+        slice_bytes: int = 32 << 20,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        from google.cloud.storage import transfer_manager
+
+        small = [i for i in items if i.size <= slice_bytes]
+        large = [i for i in items if i.size > slice_bytes]
+        batch = max(16, workers * 8)  # bounds open file handles
+        for start in range(0, len(small), batch):
+            chunk = small[start : start + batch]
+            handles = [open(i.dest, "wb") for i in chunk]  # noqa: SIM115 - closed below
+            try:
+                pairs = [
+                    (self.bucket.blob(self._name(i.key)), _Progress(fh, progress))
+                    for i, fh in zip(chunk, handles, strict=True)
+                ]
+                self._count("download", len(chunk))
+                self._call(
+                    functools.partial(
+                        transfer_manager.download_many,
+                        pairs,
+                        download_kwargs={"checksum": None},
+                        worker_type=transfer_manager.THREAD,
+                        max_workers=workers,
+                        raise_exception=True,
+                    )
+                )
+            finally:
+                for fh in handles:
+                    fh.close()
+        for item in large:
+            # Size and generation known from the listing: no metadata reload per object.
+            blob = self.bucket.blob(self._name(item.key))
+            blob._properties["size"] = str(item.size)
+            generation = item.generation
+            if not generation:
+                info = self.stat(item.key)
+                if info is None:
+                    raise NotFound(f"{self.url}/{item.key} does not exist")
+                generation = info.generation
+            blob._properties["generation"] = str(generation)
+            self._count("download", -(-item.size // slice_bytes))
+            self._call(
+                functools.partial(
+                    transfer_manager.download_chunks_concurrently,
+                    blob,
+                    str(item.dest),
+                    chunk_size=slice_bytes,
+                    worker_type=transfer_manager.THREAD,
+                    max_workers=workers,
+                    crc32c_checksum=False,
+                )
+            )
+            if progress:
+                progress(item.size)
