@@ -1,0 +1,166 @@
+"""Download one version into staging, verify every byte against its manifest, install it.
+
+Nothing here is visible to the config manager until the final rename; any failure (bad
+manifest, missing object, checksum mismatch, full disk, a kill) leaves at most a staging
+directory, which is removed here or at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..atomic import fsync_dir
+from ..logsetup import kv
+from ..names import InvalidName, safe_join
+from ..store.base import FetchItem, ObjectInfo, RemoteStore, StoreError
+from ..store.manifest import MANIFEST_NAME, Manifest, ManifestFile, crc32c_of_file
+from .localdir import LocalModels
+
+__all__ = ["PullError", "pull_version"]
+
+log = logging.getLogger(__name__)
+
+
+class PullError(RuntimeError):
+    """A version that could not be installed; ``reason`` labels the failure metric."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_disk(local: LocalModels, manifest: Manifest, reserve_bytes: int) -> None:
+    free = local.free_bytes()
+    need = manifest.total_bytes
+    if free - reserve_bytes < need:
+        raise PullError(
+            "disk",
+            f"not enough disk for {manifest.model}/{manifest.version}: needs {need} bytes, "
+            f"{free} free minus a reserve of {reserve_bytes}",
+        )
+
+
+def _check_listing(manifest: Manifest, listing: dict[str, ObjectInfo]) -> None:
+    """Catch a missing or obviously different object before downloading anything."""
+    for f in manifest.files:
+        info = listing.get(f.path)
+        if info is None:
+            raise PullError("missing", f"{manifest.model}/{manifest.version}/{f.path} is missing")
+        if info.size != f.size:
+            raise PullError(
+                "checksum",
+                f"{manifest.model}/{manifest.version}/{f.path}: remote size {info.size}, "
+                f"manifest says {f.size}",
+            )
+        if info.crc32c is not None and info.crc32c != f.crc32c:
+            raise PullError(
+                "checksum",
+                f"{manifest.model}/{manifest.version}/{f.path}: remote crc32c {info.crc32c}, "
+                f"manifest says {f.crc32c}",
+            )
+
+
+def _verify(path: Path, f: ManifestFile, fsync: bool) -> str | None:
+    size, crc = crc32c_of_file(path)
+    if size != f.size or crc != f.crc32c:
+        return f"{f.path}: got {size} bytes crc32c {crc}, manifest says {f.size} bytes {f.crc32c}"
+    if fsync:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return None
+
+
+def pull_version(
+    store: RemoteStore,
+    local: LocalModels,
+    manifest: Manifest,
+    listing: dict[str, ObjectInfo] | None,
+    *,
+    workers: int = 8,
+    slice_bytes: int = 32 << 20,
+    reserve_bytes: int = 0,
+    fsync: bool = True,
+    progress: Callable[[int], None] | None = None,
+    on_state: Callable[[str], None] | None = None,
+) -> Path:
+    """Fetch, verify and atomically install ``manifest``'s version; returns its directory.
+
+    ``listing`` maps file paths (relative to the version) to remote metadata; when given it
+    lets a bad version fail before any byte is downloaded.
+    """
+    model, version = manifest.model, manifest.version
+    check_disk(local, manifest, reserve_bytes)
+    if listing is not None:
+        _check_listing(manifest, listing)
+    started = time.monotonic()
+    staging = local.new_staging(model, version)
+    try:
+        items = []
+        for f in manifest.files:
+            try:
+                dest = safe_join(staging, f.path)
+            except InvalidName as exc:
+                raise PullError("manifest", f"{model}/{version}: {exc}") from None
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            gen = listing[f.path].generation if listing and f.path in listing else 0
+            items.append(FetchItem(f"{model}/{version}/{f.path}", dest, f.size, gen))
+        if on_state:
+            on_state("downloading")
+        try:
+            store.fetch(items, workers=workers, slice_bytes=slice_bytes, progress=progress)
+        except StoreError as exc:
+            raise PullError("remote", f"{model}/{version}: {exc}") from None
+        if on_state:
+            on_state("verifying")
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, os.cpu_count() or 1) * 2)) as pool:
+            results = list(
+                pool.map(
+                    lambda pf: _verify(pf[0].dest, pf[1], fsync),
+                    zip(items, manifest.files, strict=True),
+                )
+            )
+        bad = [r for r in results if r]
+        if bad:
+            raise PullError(
+                "checksum",
+                f"{model}/{version}: {bad[0]}"
+                + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+            )
+        mpath = staging / MANIFEST_NAME
+        with open(mpath, "wb") as fh:
+            fh.write(manifest.dumps())
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if fsync:
+            for dirpath, _dirs, _files in os.walk(staging):
+                fsync_dir(dirpath)
+        if on_state:
+            on_state("installing")
+        try:
+            target = local.install(staging, model, version)
+        except OSError as exc:
+            raise PullError("conflict", f"{model}/{version}: cannot install: {exc}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info(
+        "version installed",
+        extra=kv(
+            model=model,
+            version=version,
+            bytes=manifest.total_bytes,
+            files=len(manifest.files),
+            seconds=round(time.monotonic() - started, 3),
+        ),
+    )
+    return target
