@@ -1,0 +1,119 @@
+"""Small real SavedModels for tests, benchmarks and the demo, built with tensorflow-cpu.
+
+- :func:`build_linear` — ``y = slope * x + intercept`` (default ``2x + 1``), signature
+  ``serving_default``: input ``x`` (float32, shape [None]), output ``y``;
+- :func:`build_broken` — a version directory that fails to load: ``garbage`` (a
+  saved_model.pb that is not a SavedModel: fails with TensorFlow; the no-TF dev server loads
+  any non-empty file) or ``empty`` (a zero-byte saved_model.pb: fails in both modes);
+- :func:`model_library` — a cached directory holding one of each, built once per cache dir
+  in a *subprocess*, so the pytest process itself never imports TensorFlow (600 MB) and
+  every test copies versions from it with :func:`install_version`.
+
+Run as a script to build the library: ``python tests/savedmodels.py OUTDIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+__all__ = [
+    "LIBRARY_MODELS",
+    "build_broken",
+    "build_linear",
+    "install_version",
+    "model_library",
+    "requires_tensorflow",
+    "tensorflow_available",
+]
+
+# name in the library -> (slope, intercept) for linear models
+LIBRARY_MODELS = {"linear_2x1": (2.0, 1.0), "linear_3x2": (3.0, 2.0), "linear_5x0": (5.0, 0.0)}
+
+
+def tensorflow_available() -> bool:
+    """True if tensorflow can be imported (checked without importing it here)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+requires_tensorflow = pytest.mark.skipif(
+    not tensorflow_available(), reason="tensorflow-cpu is not installed (make tf)"
+)
+
+
+def build_linear(path: Path, slope: float = 2.0, intercept: float = 1.0) -> Path:
+    """Write a SavedModel computing ``slope * x + intercept`` to ``path`` (in-process TF)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    class Linear(tf.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.slope = tf.Variable(slope, dtype=tf.float32)
+            self.intercept = tf.Variable(intercept, dtype=tf.float32)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": self.slope * x + self.intercept}
+
+    module = Linear()
+    path.mkdir(parents=True, exist_ok=True)
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+def build_broken(path: Path, kind: str = "garbage") -> Path:
+    """A version directory that does not load (see module docstring for ``kind``)."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "variables").mkdir(exist_ok=True)
+    data = b"" if kind == "empty" else b"\x08\x96\x01 this is not a SavedModel \xff\xfe" * 8
+    (path / "saved_model.pb").write_bytes(data)
+    return path
+
+
+def _build_library(out: Path) -> None:
+    for name, (slope, intercept) in LIBRARY_MODELS.items():
+        build_linear(out / name, slope, intercept)
+    build_broken(out / "broken_garbage", "garbage")
+    build_broken(out / "broken_empty", "empty")
+    (out / ".complete").write_text("ok\n")
+
+
+def model_library(cache_dir: Path) -> Path:
+    """Build (once) and return a directory with every library model; see module docstring."""
+    out = Path(cache_dir) / "savedmodel-library"
+    if (out / ".complete").exists():
+        return out
+    if not tensorflow_available():
+        pytest.skip("tensorflow-cpu is not installed (make tf): cannot build SavedModels")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [sys.executable, __file__, str(out)], env=env, capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"building SavedModels failed:\n{proc.stderr[-3000:]}")
+    return out
+
+
+def install_version(library: Path, model: str, dest_root: Path, name: str, version: int) -> Path:
+    """Copy library model ``model`` to ``dest_root/name/version`` atomically (rename)."""
+    target = dest_root / name / str(version)
+    staging = dest_root / name / f".{version}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(library / model, staging)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(staging, target)
+    return target
+
+
+if __name__ == "__main__":
+    _build_library(Path(sys.argv[1]))
