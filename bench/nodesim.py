@@ -1,0 +1,199 @@
+"""A light simulator of node daemons (puller + config manager) for master tests and benches.
+
+Every simulated host listens on its own loopback address (``127.0.x.y``) and answers both
+node admin APIs of docs/contracts.md on one port (the master calls each registered daemon by
+hostname and port, so puller and config manager can share it here). One asyncio loop in a
+background thread serves all hosts: 1,000 hosts cost a few MB and no threads.
+
+Per host one can set a reply delay, ``tfserving_up``, the models it has loaded, or
+``hang`` (accept, never answer); every call is recorded in ``host.calls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+__all__ = ["NodeSim", "SimHost", "free_port"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SimHost:
+    hostname: str
+    port: int
+    zone: str = "default"
+    delay: float = 0.0
+    tfserving_up: bool = True
+    hang: bool = False
+    models: dict[str, dict[str, str]] = field(default_factory=dict)  # model → {version: state}
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def puller_status(self) -> dict[str, Any]:
+        local = {m: sorted(int(v) for v in vs) for m, vs in self.models.items()}
+        return {
+            "service": "remote_model_puller",
+            "hostname": self.hostname,
+            "zone": self.zone,
+            "remote": "sim",
+            "last_sync": {"at": "2026-01-01T00:00:00Z", "ok": True, "error": None, "generation": 1},
+            "local": local,
+            "desired": {},
+            "pulls": [],
+            "errors": [],
+            "disk": {"free_bytes": 10**10, "reserve_bytes": 10**9},
+        }
+
+    def cm_models(self) -> dict[str, Any]:
+        models = {}
+        for m, vs in self.models.items():
+            models[m] = {
+                "desired": sorted(int(v) for v in vs),
+                "local": sorted(int(v) for v in vs),
+                "labels": {},
+                "quarantined": [],
+                "loaded": [
+                    {"version": int(v), "state": s if self.tfserving_up else "END", "error": ""}
+                    for v, s in sorted(vs.items())
+                ]
+                if self.tfserving_up
+                else [],
+            }
+        return {
+            "service": "config_manager",
+            "hostname": self.hostname,
+            "zone": self.zone,
+            "tfserving": {
+                "target": "127.0.0.1:8500",
+                "reachable": self.tfserving_up,
+                "error": "" if self.tfserving_up else "connection refused",
+            },
+            "models": models,
+        }
+
+
+class NodeSim:
+    """Serve many :class:`SimHost` s from one asyncio loop in a daemon thread."""
+
+    def __init__(self, cluster_token: str) -> None:
+        self.token = cluster_token
+        self.hosts: dict[str, SimHost] = {}
+        self.loop = asyncio.new_event_loop()
+        self._servers: list[asyncio.base_events.Server] = []
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="nodesim")
+        self._thread.start()
+
+    def add_host(self, index: int, port: int, **kwargs: Any) -> SimHost:
+        """Host number ``index`` listens on ``127.0.<index // 250 + 1>.<index % 250 + 2>``."""
+        ip = f"127.0.{index // 250 + 1}.{index % 250 + 2}"
+        host = SimHost(ip, port, **kwargs)
+        self.hosts[ip] = host
+        fut = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(
+                lambda r, w, h=host: self._handle(h, r, w),
+                ip,
+                port,
+                backlog=512,
+                reuse_address=True,
+            ),
+            self.loop,
+        )
+        self._servers.append(fut.result(10))
+        return host
+
+    async def _handle(
+        self, host: SimHost, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            line = await reader.readline()
+            method, path, _ = line.decode("latin-1").split(" ", 2)
+            headers = {}
+            while True:
+                h = await reader.readline()
+                if h in (b"\r\n", b"\n", b""):
+                    break
+                k, _, v = h.decode("latin-1").partition(":")
+                headers[k.strip().lower()] = v.strip()
+            length = int(headers.get("content-length", "0") or 0)
+            if length:
+                await reader.readexactly(length)
+            host.calls.append((method, path))
+            if host.hang:
+                await asyncio.sleep(3600)
+            if host.delay:
+                await asyncio.sleep(host.delay)
+            status, body = self._route(host, method, path, headers)
+            data = json.dumps(body).encode()
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+                + data
+            )
+            await writer.drain()
+        except (ValueError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def _route(
+        self, host: SimHost, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        if path == "/healthz":
+            return 200, {"healthy": True}
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {"error": "missing or wrong cluster token"}
+        if (method, path) == ("GET", "/api/v1/status"):
+            return 200, host.puller_status()
+        if (method, path) == ("POST", "/api/v1/sync"):
+            return 202, {"accepted": True}
+        if (method, path) == ("GET", "/api/v1/models"):
+            return 200, host.cm_models()
+        if (method, path) == ("POST", "/api/v1/reload"):
+            return 200, {"applied": host.tfserving_up, "config_changed": False, "error": None}
+        return 404, {"error": "no such endpoint"}
+
+    def register_all(self, master_url: str, session: requests.Session | None = None) -> None:
+        """Register both daemons of every host with the master (one POST each)."""
+        s = session or requests.Session()
+        for host in self.hosts.values():
+            self.register(host, master_url, s)
+
+    def register(self, host: SimHost, master_url: str, s: requests.Session | None = None) -> None:
+        s = s or requests.Session()
+        for service in ("remote_model_puller", "config_manager"):
+            resp = s.post(
+                f"{master_url}/api/v1/nodes/register",
+                json={
+                    "hostname": host.hostname,
+                    "service": service,
+                    "port": host.port,
+                    "zone": host.zone,
+                    "version": "sim",
+                },
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=10,
+            )
+            resp.raise_for_status()
+
+    def close(self) -> None:
+        async def stop() -> None:
+            for server in self._servers:
+                server.close()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
