@@ -104,16 +104,23 @@ class LocalStore:
     def read(self, key: str) -> tuple[bytes, int]:
         self._count("read", 1)
         path = self._path(key)
-        try:
-            data = path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise NotFound(f"{self.url}/{key} does not exist") from None
-        return data, self._generation(key, path)
+        # Under the writers' lock when a counter exists, so content and generation agree.
+        guard = self._locked() if self._gen_path(key).exists() else contextlib.nullcontext()
+        with guard:
+            try:
+                data = path.read_bytes()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                raise NotFound(f"{self.url}/{key} does not exist") from None
+            return data, self._generation(key, path)
 
     def write(self, key: str, data: bytes, *, if_generation_match: int | None = None) -> int:
         self._count("write", 1)
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if if_generation_match is None and not self._gen_path(key).exists():
+            # No precondition and no counter to keep in step: a plain atomic replace.
+            atomic_write_bytes(path, data)
+            return path.stat().st_mtime_ns
         with self._locked():
             current = self._generation(key, path)
             if if_generation_match is not None and current != if_generation_match:

@@ -1,0 +1,41 @@
+"""Helpers for store and puller tests: fake SavedModel trees and stores for both backends."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from modelfleet.store import RemoteStore, open_store
+
+
+def write_model(root: Path, files: dict[str, bytes] | None = None, seed: int = 0) -> Path:
+    """A directory that looks like a SavedModel: saved_model.pb + variables/ (random bytes)."""
+    files = files or {
+        "saved_model.pb": os.urandom(2048 + seed),
+        "variables/variables.index": os.urandom(64),
+        "variables/variables.data-00000-of-00001": os.urandom(10_000 + seed),
+        "assets/vocab.txt": b"a\nb\n",
+    }
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every regular file under root, by relative path (what "exact bytes" compares)."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def make_store(kind: str, tmp_path: Path, gcs_bucket_url: str | None = None) -> RemoteStore:
+    if kind == "local":
+        root = tmp_path / "bucket"
+        root.mkdir(exist_ok=True)
+        return open_store(str(root))
+    assert gcs_bucket_url
+    return open_store(gcs_bucket_url + "/models")
