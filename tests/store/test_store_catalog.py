@@ -63,7 +63,7 @@ def test_publish_explicit_version_and_refusals(store, tmp_path: Path) -> None:
     not_saved = tmp_path / "empty"
     not_saved.mkdir()
     (not_saved / "x.txt").write_text("x")
-    with pytest.raises(StoreError, match="no saved_model.pb"):
+    with pytest.raises(StoreError, match=r"no saved_model\.pb"):
         publish(store, not_saved, "m")
     with pytest.raises(InvalidName):
         publish(store, src, "../evil")
@@ -95,7 +95,7 @@ def test_adopt_writes_manifest_from_metadata(store) -> None:
     with pytest.raises(StoreError, match="already exists"):
         adopt(store, "m", 5)
     store.write("n/1/readme.txt", b"x")
-    with pytest.raises(StoreError, match="no saved_model.pb"):
+    with pytest.raises(StoreError, match=r"no saved_model\.pb"):
         adopt(store, "n", 1)
     with pytest.raises(StoreError, match="no files"):
         adopt(store, "n", 2)
