@@ -142,7 +142,7 @@ class NodeSim:
                 + data
             )
             await writer.drain()
-        except (ValueError, OSError, asyncio.IncompleteReadError):
+        except (ValueError, OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
@@ -193,6 +193,10 @@ class NodeSim:
         async def stop() -> None:
             for server in self._servers:
                 server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
