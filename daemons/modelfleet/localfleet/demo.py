@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+from functools import partial
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,10 @@ def predict(node: NodeSpec, xs: list[float]) -> tuple[list[float], int]:
         client.close()
 
 
+def answers_with(node: NodeSpec, xs: list[float], version: int) -> bool:
+    return predict(node, xs)[1] == version
+
+
 def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
     from ..store import open_store, publish
     from .samplemodel import build_linear_model
@@ -174,7 +179,7 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
         master.post(f"/models/{MODEL}/pin", {"version": 1, "pinned": True})
         say(f"published {MODEL}/1 to {spec.remote} and pinned it; waiting for every node")
         for node in spec.nodes:
-            wait_for(lambda n=node: node_serves(n, MODEL, 1), opts.timeout,
+            wait_for(partial(node_serves, node, MODEL, 1), opts.timeout,
                      f"{MODEL}/1 AVAILABLE on {node.name}")  # fmt: skip
         say(f"{MODEL}/1 AVAILABLE on all {len(spec.nodes)} nodes after "
             f"{time.monotonic() - started:.1f}s")  # fmt: skip
@@ -189,7 +194,7 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
         started = time.monotonic()
         master.post(f"/models/{MODEL}/promote", {"version": 2})
         for node in spec.nodes:
-            wait_for(lambda n=node: predict(n, xs)[1] == 2, opts.timeout,
+            wait_for(partial(answers_with, node, xs, 2), opts.timeout,
                      f"{node.name} to answer with {MODEL}/2")  # fmt: skip
         took = time.monotonic() - started
         say(f"promote -> every node answers with {MODEL}/2 in {took:.2f}s "
