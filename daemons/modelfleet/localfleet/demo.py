@@ -14,8 +14,8 @@ import socket
 import sys
 import threading
 import time
-from functools import partial
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
