@@ -1,0 +1,100 @@
+"""Settings of config_manager: RUNBOOK env vars + ``MODELFLEET_*``, overridable by flags."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..settings import EnvReader, SettingsError
+from ..tokens import TokenError, read_token_file
+
+__all__ = ["SERVICE", "ConfigManagerSettings"]
+
+SERVICE = "config_manager"
+
+
+@dataclass(frozen=True)
+class ConfigManagerSettings:
+    hostname: str
+    local_dir: Path
+    config_file: Path
+    grpc_target: str
+    model_base: str
+    state_dir: Path
+    bind: str
+    advertise_port: int
+    master_url: str
+    cluster_token: str | None
+    zone: str
+    poll_interval: float
+    heartbeat_interval: float
+    reload_timeout: float
+    rpc_timeout: float
+    log_level: str
+
+    @classmethod
+    def from_env(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> ConfigManagerSettings:
+        """Read and check every setting; raises SettingsError naming the variable."""
+        r = EnvReader(overrides, env)
+        local_dir = r.directory("LOCAL_MODEL_DIRECTORY", create=False)
+        config_text = r.str("TENSORFLOW_SERVING_CONFIG_FILE", required=True)
+        config_file = Path(config_text)
+        if not config_file.is_absolute():
+            raise SettingsError(
+                f"TENSORFLOW_SERVING_CONFIG_FILE={config_text!r} must be an absolute path"
+            )
+        if config_file.is_dir():
+            raise SettingsError(f"TENSORFLOW_SERVING_CONFIG_FILE={config_text!r} is a directory")
+        if not config_file.parent.is_dir():
+            raise SettingsError(
+                f"TENSORFLOW_SERVING_CONFIG_FILE={config_text!r}: directory "
+                f"{config_file.parent} does not exist"
+            )
+        ghost, gport = r.hostport("TENSORFLOW_SERVING_GRPC_TARGET", "127.0.0.1:8500")
+        model_base = r.str("MODELFLEET_TFSERVING_MODEL_BASE", str(local_dir))
+        if not model_base.startswith("/") and "://" not in model_base:
+            raise SettingsError(
+                f"MODELFLEET_TFSERVING_MODEL_BASE={model_base!r} must be an absolute path or URL"
+            )
+        host, port = r.hostport("MODELFLEET_BIND", "0.0.0.0:8002")
+        level = r.str("MODELFLEET_LOG_LEVEL", "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise SettingsError(f"MODELFLEET_LOG_LEVEL={level!r} is not a log level")
+        return cls(
+            hostname=r.hostname(),
+            local_dir=local_dir,
+            config_file=config_file,
+            grpc_target=f"{ghost}:{gport}" if ":" not in ghost else f"[{ghost}]:{gport}",
+            model_base=model_base.rstrip("/") or "/",
+            state_dir=r.directory("MODELFLEET_STATE_DIR", "/app", create=True),
+            bind=f"{host}:{port}" if ":" not in host else f"[{host}]:{port}",
+            advertise_port=r.int("MODELFLEET_ADVERTISE_PORT", port, minimum=1),
+            master_url=r.url("MODELFLEET_MASTER_URL"),
+            cluster_token=_token(r.str("MODELFLEET_CLUSTER_TOKEN_FILE", "")),
+            zone=r.zone("MODELFLEET_ZONE", "default"),
+            poll_interval=_positive(r, "MODELFLEET_POLL_INTERVAL", 10.0),
+            heartbeat_interval=_positive(r, "MODELFLEET_HEARTBEAT_INTERVAL", 10.0),
+            reload_timeout=_positive(r, "MODELFLEET_RELOAD_TIMEOUT", 300.0),
+            rpc_timeout=_positive(r, "MODELFLEET_TFSERVING_TIMEOUT", 5.0),
+            log_level=level,
+        )
+
+
+def _token(path: str) -> str | None:
+    if not path:
+        return None
+    try:
+        return read_token_file(path)
+    except TokenError as exc:
+        raise SettingsError(f"MODELFLEET_CLUSTER_TOKEN_FILE: {exc}") from None
+
+
+def _positive(r: EnvReader, name: str, default: float) -> float:
+    value = r.float(name, default, minimum=0.0)
+    if value <= 0:
+        raise SettingsError(f"{name}={value} must be greater than 0")
+    return value
