@@ -110,7 +110,8 @@ class PullerDaemon:
 
     # -- NodeDaemon protocol -------------------------------------------------------------
 
-    def start(self) -> None:
+    def recover(self) -> None:
+        """Rebuild state from disk (the syncer): wipe staging, scan installed versions."""
         self.local.prepare()
         self.present, local_problems = self.local.scan()
         for problem in local_problems:
@@ -118,6 +119,10 @@ class PullerDaemon:
         previous = self.local.read_desired()
         if previous:
             self.desired_models = previous.get("models", {})
+        self._update_gauges()
+
+    def start(self) -> None:
+        self.recover()
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
         self._thread.start()
         s = self.settings
