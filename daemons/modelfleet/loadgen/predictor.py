@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,6 +63,7 @@ class Predictor:
         )
         self._rr = itertools.cycle(range(len(self.targets)))
         self._ejected: dict[str, float] = {}
+        self.served: Counter[str] = Counter()  # successful calls per target, live
         self._lock = threading.Lock()
 
     def trips(self) -> int:
@@ -89,6 +91,8 @@ class Predictor:
                 with self._lock:
                     self._ejected[target] = time.monotonic() + self.eject_seconds
             return ("timeout" if exc.code == "DEADLINE_EXCEEDED" else "error"), target
+        with self._lock:
+            self.served[target] += 1
         return "ok", target
 
     def close(self) -> None:

@@ -40,6 +40,7 @@ class NodeSpec:
     name: str
     address: str
     zone: str
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def grpc_target(self) -> str:
@@ -218,6 +219,7 @@ class Fleet:
         )
         if self.spec.gcs_emulator_port:
             env["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{self.spec.gcs_emulator_port}"
+        env.update(node.env)
         return env
 
     def master_env(self) -> dict[str, str]:

@@ -1,0 +1,305 @@
+"""The chaos suite's fleet: 4 nodes in 2 zones, a GCS emulator behind a fault proxy.
+
+One fleet serves the whole module (starting 4 dev servers with TensorFlow costs ~1 min on 2
+cores). Each scenario runs under steady Predict load through the killswitch client, while an
+invariant watcher scans every node's model directory and TF Serving status; the figures of
+each scenario go to ``chaos-report.json`` and a printed table.
+
+Timings are scaled for a test run, not for production: poll interval 1 s, killswitch window
+5 s and open time 5 s (the RUNBOOK's caller uses 60 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from helpers import free_port, port_open, wait_until
+
+from modelfleet.loadgen import run_load
+from modelfleet.loadgen.predictor import Predictor
+from modelfleet.localfleet.fleet import Fleet, FleetSpec, NodeSpec
+from modelfleet.store import MANIFEST_NAME, open_store, publish
+from modelfleet.tfserving.client import TFServingClient
+from modelfleet.tfserving.errors import TFServingError
+
+from .faultproxy import FaultProxy
+
+pytestmark = pytest.mark.chaos
+
+MODEL = "linear"
+REPORT = Path(os.environ.get("MODELFLEET_CHAOS_REPORT", "chaos-report.json"))
+BUCKET = "modelfleet-chaos"
+
+
+# ----- invariant watcher -----------------------------------------------------------------
+
+
+class InvariantWatcher:
+    """Scans every node, many times a second, for broken invariants.
+
+    1. a version directory under LOCAL/<model>/ that is partial (missing manifest, a file
+       missing or of the wrong size) — TF Serving must never be able to see one;
+    2. a version TF Serving reports AVAILABLE or LOADING whose directory is gone.
+    """
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.partial: list[str] = []
+        self.deleted_while_serving: list[str] = []
+        self.scans = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="watcher", daemon=True)
+        self._clients = {n.name: TFServingClient(n.grpc_target, timeout=1.0) for n in fleet}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        for client in self._clients.values():
+            client.close()
+
+    def check_dir(self, version_dir: Path) -> str | None:
+        manifest = version_dir / MANIFEST_NAME
+        try:
+            doc = json.loads(manifest.read_text())
+        except FileNotFoundError:
+            return "no manifest"
+        except (OSError, ValueError) as exc:
+            return f"unreadable manifest: {exc}"
+        for entry in doc.get("files", []):
+            path = version_dir / entry["path"]
+            try:
+                if path.stat().st_size != entry["size"]:
+                    return f"{entry['path']} has the wrong size"
+            except FileNotFoundError:
+                return f"{entry['path']} missing"
+        return None
+
+    def scan(self) -> None:
+        for node in self.fleet:
+            models = self.fleet.node_dir(node) / "models"
+            for model_dir in models.iterdir() if models.exists() else []:
+                if model_dir.name.startswith(".") or not model_dir.is_dir():
+                    continue
+                for version_dir in model_dir.iterdir():
+                    problem = self.check_dir(version_dir)
+                    # A directory removed between listing and checking is a deletion, not a
+                    # partial version: re-check that it still exists before blaming it.
+                    if problem and version_dir.exists():
+                        self.partial.append(f"{node.name}:{version_dir.name}: {problem}")
+            try:
+                statuses = self._clients[node.name].status(MODEL, timeout=0.5)
+            except TFServingError:
+                continue
+            for status in statuses:
+                if status.state in ("AVAILABLE", "LOADING"):
+                    path = models / MODEL / str(status.version)
+                    if not path.exists():
+                        self.deleted_while_serving.append(f"{node.name}:{status.version}")
+        self.scans += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                self.scan()
+            except OSError:
+                continue
+
+
+# ----- load --------------------------------------------------------------------------------
+
+
+class SteadyLoad:
+    """Predict calls at ``rate``/s over every node, through one killswitch, in a thread."""
+
+    def __init__(self, fleet: Fleet, rate: float = 40.0) -> None:
+        self.predictor = Predictor(
+            [n.grpc_target for n in fleet],
+            model=MODEL,
+            inputs={"x": [1.0, 2.0]},
+            timeout=1.0,
+            window_seconds=5.0,
+            min_requests=20,
+            open_seconds=5.0,
+        )
+        self.rate = rate
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.result: Any = None
+
+    def __enter__(self) -> SteadyLoad:
+        def go() -> None:
+            self.result = run_load(
+                self.predictor, rate=self.rate, duration=3600, concurrency=16,
+                stop=self._stop, trips=self.predictor.trips,
+            )  # fmt: skip
+
+        self._thread = threading.Thread(target=go, name="load", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=30)
+        self.predictor.close()
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        data = self.result.to_dict()
+        return {
+            "success_pct": data["success_pct"],
+            "calls": data["sent"],
+            "killswitch_trips": data["killswitch_trips"],
+            "outcomes": data["outcomes"],
+            "p99_ms": data["latency_ms"]["p99"],
+            "per_target": data["per_target"],
+        }
+
+
+# ----- the fleet ---------------------------------------------------------------------------
+
+
+@dataclass
+class ChaosFleet:
+    fleet: Fleet
+    proxy: FaultProxy
+    emulator_port: int
+    store_url: str
+    work: Path
+    watcher: InvariantWatcher
+    report: list[dict[str, Any]] = field(default_factory=list)
+    next_version: int = 2
+    small_disk: bool = False
+
+    @property
+    def nodes(self) -> list[NodeSpec]:
+        return self.fleet.spec.nodes
+
+    def store(self) -> Any:
+        """The bucket as the publisher sees it: straight to the emulator, no fault proxy."""
+        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{self.emulator_port}"
+        return open_store(self.store_url)
+
+    def master(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        token = self.fleet.token("admin")
+        return requests.request(
+            method, f"{self.fleet.spec.master_url}/api/v1{path}",
+            headers={"Authorization": f"Bearer {token}"}, timeout=15, **kwargs,
+        )  # fmt: skip
+
+    def serving(self, node: NodeSpec) -> list[int]:
+        """Versions of MODEL that ``node``'s TF Serving reports AVAILABLE ([] if down)."""
+        try:
+            with TFServingClient(node.grpc_target, timeout=1.0) as client:
+                return [s.version for s in client.status(MODEL) if s.state == "AVAILABLE"]
+        except TFServingError:
+            return []
+
+    def wait_serving(self, version: int, nodes: list[NodeSpec] | None = None,
+                     timeout: float = 120.0) -> float:  # fmt: skip
+        started = time.monotonic()
+        for node in nodes or self.nodes:
+            wait_until(lambda n=node: version in self.serving(n), timeout=timeout,
+                       what=f"{MODEL}/{version} AVAILABLE on {node.name}")  # fmt: skip
+        return time.monotonic() - started
+
+    def restart_node(self, node: NodeSpec) -> None:
+        for role in ("tfserving", "remote_model_puller", "config_manager"):
+            proc = self.fleet.find(role, node.name)
+            if proc is None or not proc.alive():
+                self.fleet.start_node_service(node, role)
+
+    def record(self, name: str, **figures: Any) -> dict[str, Any]:
+        entry = {
+            "scenario": name,
+            **figures,
+            "partial_versions_seen": len(self.watcher.partial),
+            "deleted_while_serving": len(self.watcher.deleted_while_serving),
+        }
+        self.report.append(entry)
+        REPORT.write_text(json.dumps(self.report, indent=2) + "\n")
+        return entry
+
+
+def _emulator(port: int) -> subprocess.Popen[bytes]:
+    binary = shutil.which("gcp-storage-emulator") or str(
+        Path(sys.executable).parent / "gcp-storage-emulator"
+    )
+    return subprocess.Popen(
+        [binary, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q",
+         "--default-bucket", BUCKET],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _print_report(report: list[dict[str, Any]]) -> None:
+    cols = ["scenario", "success_pct", "killswitch_trips", "recovery_s", "models_lost",
+            "partial_versions_seen", "deleted_while_serving"]  # fmt: skip
+    print("\nchaos report")
+    print("  ".join(f"{c:>22}" if i else f"{c:<28}" for i, c in enumerate(cols)))
+    for row in report:
+        cells = []
+        for i, col in enumerate(cols):
+            value = row.get(col, "-")
+            text = f"{value:.2f}" if isinstance(value, float) else str(value)
+            cells.append(f"{text:>22}" if i else f"{text:<28}")
+        print("  ".join(cells))
+
+
+@pytest.fixture(scope="module")
+def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosFleet]:
+    pytest.importorskip("tensorflow")
+    from modelfleet.localfleet.samplemodel import build_linear_model
+
+    root = tmp_path_factory.mktemp("chaosfleet")
+    emulator_port = free_port()
+    emulator = _emulator(emulator_port)
+    wait_until(lambda: port_open("127.0.0.1", emulator_port), 30, what="GCS emulator")
+    proxy = FaultProxy(("127.0.0.1", emulator_port))
+    spec = FleetSpec.default(root, nodes=4, zones=2, subnet="127.0.3", master_port=8080,
+                             poll_interval=1.0)  # fmt: skip
+    spec.remote = f"gs://{BUCKET}/models"
+    spec.gcs_emulator_port = proxy.port  # every daemon reaches the bucket through the proxy
+    for node in spec.nodes:
+        node.env.update({"MODELFLEET_DISK_RESERVE_MB": "1", "MODELFLEET_LOG_LEVEL": "INFO"})
+    fleet = Fleet(spec)
+    fleet.prepare()
+    ctx = ChaosFleet(fleet, proxy, emulator_port, spec.remote, root / "work",
+                     InvariantWatcher(fleet))  # fmt: skip
+    small = fleet.node_dir(spec.nodes[2]) / "models"
+    if os.geteuid() == 0:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(small)],
+                                 capture_output=True, check=False)  # fmt: skip
+        ctx.small_disk = mounted.returncode == 0
+    try:
+        v1 = build_linear_model(ctx.work / "v1", 2.0, 1.0)
+        publish(ctx.store(), v1, MODEL, 1)
+        fleet.up()
+        fleet.wait_ports(timeout=180)
+        ctx.wait_serving(1, timeout=180)
+        ctx.watcher.start()
+        yield ctx
+    finally:
+        ctx.watcher.stop()
+        _print_report(ctx.report)
+        fleet.down()
+        if ctx.small_disk:
+            subprocess.run(["umount", "-l", str(small)], check=False)
+        proxy.close()
+        emulator.terminate()
+        emulator.wait(timeout=10)

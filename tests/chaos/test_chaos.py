@@ -1,0 +1,269 @@
+"""The chaos suite: the failures of the RUNBOOK and the Watson talk, on a live local fleet.
+
+Scenarios run in order on one fleet; each measures success %, killswitch trips, time to
+recover, models lost and partial versions seen, and fails if an invariant of DESIGN.md
+breaks. ``make chaos`` runs this module alone.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from helpers import wait_until
+
+from modelfleet.store import publish
+
+from .conftest import MODEL, ChaosFleet, SteadyLoad
+
+pytestmark = pytest.mark.chaos
+
+
+def assert_invariants(chaos: ChaosFleet) -> None:
+    assert chaos.watcher.scans > 0
+    assert chaos.watcher.partial == [], f"partial versions seen: {chaos.watcher.partial[:5]}"
+    assert chaos.watcher.deleted_while_serving == [], chaos.watcher.deleted_while_serving[:5]
+
+
+def models_lost(chaos: ChaosFleet) -> int:
+    """Nodes that serve no version of the model at all."""
+    return sum(1 for node in chaos.nodes if not chaos.serving(node))
+
+
+def new_version(chaos: ChaosFleet, slope: float, extra_bytes: int = 0) -> int:
+    """Publish a real new version (optionally padded with a large asset) and return it."""
+    from modelfleet.localfleet.samplemodel import build_linear_model
+
+    version = chaos.next_version
+    chaos.next_version += 1
+    path = build_linear_model(chaos.work / f"v{version}", slope, 1.0)
+    if extra_bytes:
+        (path / "assets").mkdir(exist_ok=True)
+        for i in range(4):
+            (path / "assets" / f"pad{i}.bin").write_bytes(os.urandom(extra_bytes // 4))
+    publish(chaos.store(), path, MODEL, version)
+    return version
+
+
+def test_1_quarter_of_nodes_down(chaos: ChaosFleet) -> None:
+    """The talk's "percent instances down": 25 % of nodes die, then come back."""
+    victim = chaos.nodes[-1]
+    with SteadyLoad(chaos.fleet) as load:
+        time.sleep(3)  # steady state before the fault, measured into the figures
+        for role in ("tfserving", "remote_model_puller", "config_manager"):
+            chaos.fleet.kill(role, victim.name, signal.SIGKILL)
+        wait_until(lambda: not chaos.serving(victim), 10, what="victim down")
+        time.sleep(5)  # the fleet runs short of one node under load
+        started = time.monotonic()
+        chaos.restart_node(victim)
+        chaos.wait_serving(1, [victim], timeout=120)
+        recovery = time.monotonic() - started
+    entry = chaos.record("25% nodes down", recovery_s=recovery, models_lost=models_lost(chaos),
+                         **load.figures)  # fmt: skip
+    assert entry["models_lost"] == 0
+    assert entry["success_pct"] > 90
+    assert_invariants(chaos)
+
+
+def test_2_kill_the_busiest_node(chaos: ChaosFleet) -> None:
+    with SteadyLoad(chaos.fleet) as load:
+        time.sleep(3)
+        busiest, _ = load.predictor.served.most_common(1)[0]
+        victim = next(n for n in chaos.nodes if n.grpc_target == busiest)
+        for role in ("tfserving", "remote_model_puller", "config_manager"):
+            chaos.fleet.kill(role, victim.name, signal.SIGKILL)
+        time.sleep(5)
+        started = time.monotonic()
+        chaos.restart_node(victim)
+        chaos.wait_serving(1, [victim], timeout=120)
+        recovery = time.monotonic() - started
+    entry = chaos.record(f"kill busiest ({victim.name})", recovery_s=recovery,
+                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    assert entry["models_lost"] == 0
+    assert entry["success_pct"] > 90
+    assert_invariants(chaos)
+
+
+def test_3_tfserving_killed_config_reapplied(chaos: ChaosFleet) -> None:
+    """Only tfserving dies (systemd restarts it): the config manager re-applies the config."""
+    victim = chaos.nodes[0]
+    with SteadyLoad(chaos.fleet) as load:
+        time.sleep(2)
+        chaos.fleet.kill("tfserving", victim.name, signal.SIGKILL)
+        started = time.monotonic()
+        chaos.fleet.start_node_service(victim, "tfserving")  # what Restart=always does
+        chaos.wait_serving(1, [victim], timeout=120)
+        recovery = time.monotonic() - started
+        time.sleep(1)
+    entry = chaos.record("tfserving killed on one node", recovery_s=recovery,
+                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    assert entry["models_lost"] == 0
+    assert entry["success_pct"] > 90
+    assert_invariants(chaos)
+
+
+def test_4_master_down(chaos: ChaosFleet) -> None:
+    """Serving and pulling go on without the master; nodes re-register when it returns."""
+    with SteadyLoad(chaos.fleet) as load:
+        chaos.fleet.kill("master", "master", signal.SIGKILL)
+        version = new_version(chaos, 3.0)
+        from modelfleet.store import update_desired
+
+        def promote(doc: dict) -> None:  # the CLI's way when the master is down
+            entry = doc["models"][MODEL]
+            entry["history"] = [*entry.get("history", []), entry.get("versions") or []]
+            entry["versions"] = [version]
+
+        update_desired(chaos.store(), promote, updated_by="chaos")
+        propagation = chaos.wait_serving(version, timeout=120)
+        started = time.monotonic()
+        chaos.fleet.start_master()
+        wait_until(
+            lambda: len(chaos.master("GET", "/nodes").json()["nodes"]) >= 2 * len(chaos.nodes),
+            timeout=60, what="every node daemon re-registered",
+        )  # fmt: skip
+        recovery = time.monotonic() - started
+    entry = chaos.record("master down", recovery_s=recovery, propagation_s=propagation,
+                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    assert entry["success_pct"] > 99
+    assert entry["models_lost"] == 0
+    chaos.served = version  # type: ignore[attr-defined]
+    assert_invariants(chaos)
+
+
+def _current(chaos: ChaosFleet) -> int:
+    return getattr(chaos, "served", 1)
+
+
+def test_5_bucket_flaky_then_unreachable(chaos: ChaosFleet) -> None:
+    """Last-known-good keeps serving; no partial version is ever visible."""
+    before = _current(chaos)
+    with SteadyLoad(chaos.fleet) as load:
+        version = new_version(chaos, 4.0, extra_bytes=8 << 20)
+        chaos.proxy.set_mode("flaky")
+        chaos.master("POST", f"/models/{MODEL}/promote", json={"version": version})
+        time.sleep(6)
+        chaos.proxy.set_mode("blackhole")
+        time.sleep(4)
+        chaos.proxy.set_mode("error")
+        time.sleep(3)
+        serving_during = [chaos.serving(n) for n in chaos.nodes]
+        started = time.monotonic()
+        chaos.proxy.set_mode("pass")
+        chaos.wait_serving(version, timeout=180)
+        recovery = time.monotonic() - started
+    entry = chaos.record("bucket flaky/unreachable", recovery_s=recovery,
+                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    assert all(s for s in serving_during), f"a node lost its models: {serving_during} ({before})"
+    assert entry["success_pct"] > 99
+    chaos.served = version  # type: ignore[attr-defined]
+    assert_invariants(chaos)
+
+
+def test_6_puller_sigkilled_mid_pull(chaos: ChaosFleet) -> None:
+    victim = chaos.nodes[1]
+    rng = random.Random(6)
+    with SteadyLoad(chaos.fleet) as load:
+        chaos.proxy.slow_bytes_per_s = 4 << 20
+        chaos.proxy.set_mode("slow")
+        version = new_version(chaos, 5.0, extra_bytes=16 << 20)
+        chaos.master("POST", f"/models/{MODEL}/promote", json={"version": version})
+        kills = 0
+        for _ in range(8):
+            time.sleep(rng.uniform(0.3, 1.5))
+            chaos.fleet.kill("remote_model_puller", victim.name, signal.SIGKILL)
+            kills += 1
+            chaos.fleet.start_node_service(victim, "remote_model_puller")
+        chaos.proxy.set_mode("pass")
+        started = time.monotonic()
+        chaos.wait_serving(version, timeout=180)
+        recovery = time.monotonic() - started
+    staging = chaos.fleet.node_dir(victim) / "models" / ".modelfleet" / "staging"
+    entry = chaos.record("puller SIGKILL mid-pull x8", recovery_s=recovery, kills=kills,
+                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    assert entry["success_pct"] > 99
+    wait_until(lambda: not any(staging.iterdir()) if staging.exists() else True, 30,
+               what="staging cleaned")  # fmt: skip
+    chaos.served = version  # type: ignore[attr-defined]
+    assert_invariants(chaos)
+
+
+def test_7_disk_full_on_a_node(chaos: ChaosFleet) -> None:
+    """The node's model disk fills up: nothing that was serving stops; a clear error shows."""
+    victim = chaos.nodes[2]
+    models = chaos.fleet.node_dir(victim) / "models"
+    if not chaos.small_disk:
+        pytest.skip("needs root to mount a small tmpfs as the node's model disk")
+    filler = models / ".modelfleet" / "filler.bin"
+    try:
+        with SteadyLoad(chaos.fleet) as load, open(filler, "wb") as fh:
+            stat = os.statvfs(models)
+            free = stat.f_bavail * stat.f_frsize
+            # Leave less room than the next version needs: a real disk-full, not a setting.
+            os.posix_fallocate(fh.fileno(), 0, max(1, free - (2 << 20)))
+            version = new_version(chaos, 6.0, extra_bytes=8 << 20)
+            chaos.master("POST", f"/models/{MODEL}/promote", json={"version": version})
+            others = [n for n in chaos.nodes if n is not victim]
+            chaos.wait_serving(version, others, timeout=180)
+            time.sleep(2)
+            serving = chaos.serving(victim)
+        assert serving, "the full node stopped serving"
+    finally:
+        filler.unlink(missing_ok=True)
+    started = time.monotonic()
+    chaos.wait_serving(version, [victim], timeout=180)
+    entry = chaos.record("disk full on a node", recovery_s=time.monotonic() - started,
+                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    assert entry["success_pct"] > 99
+    chaos.served = version  # type: ignore[attr-defined]
+    assert_invariants(chaos)
+
+
+def test_8_corrupt_version_promoted_fleet_wide(chaos: ChaosFleet) -> None:
+    """Every node quarantines the broken version and keeps serving the last good one."""
+    good = _current(chaos)
+    bad_dir: Path = chaos.work / "corrupt"
+    (bad_dir / "variables").mkdir(parents=True, exist_ok=True)
+    (bad_dir / "saved_model.pb").write_bytes(b"this is not a SavedModel protobuf" * 10)
+    version = chaos.next_version
+    chaos.next_version += 1
+    publish(chaos.store(), bad_dir, MODEL, version)
+    with SteadyLoad(chaos.fleet) as load:
+        started = time.monotonic()
+        chaos.master("POST", f"/models/{MODEL}/promote", json={"version": version})
+
+        def all_quarantined() -> bool:
+            status = chaos.master("GET", "/cluster/status").json()
+            text = str(status)
+            return (
+                text.count("quarantined") > 0
+                and all(good in chaos.serving(n) for n in chaos.nodes)
+                and _quarantine_count(status, version) >= len(chaos.nodes)
+            )
+
+        wait_until(all_quarantined, 120, what="every node quarantined the corrupt version")
+        detected = time.monotonic() - started
+        time.sleep(2)
+        triage = chaos.master("GET", "/triage").json()
+    entry = chaos.record("corrupt version promoted", recovery_s=detected,
+                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    assert entry["models_lost"] == 0
+    assert entry["success_pct"] > 99
+    assert "quarantin" in str(triage).lower(), triage
+    assert_invariants(chaos)
+
+
+def _quarantine_count(status: dict, version: int) -> int:
+    """Nodes whose config manager reports ``version`` of MODEL quarantined."""
+    count = 0
+    for node in status.get("nodes", []):
+        models = (node.get("config_manager") or {}).get("models") or node.get("models") or {}
+        entry = models.get(MODEL) if isinstance(models, dict) else None
+        quarantined = (entry or {}).get("quarantined", [])
+        if any((q.get("version") if isinstance(q, dict) else q) == version for q in quarantined):
+            count += 1
+    return count
