@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from nodesim import NodeSim, free_port
 
 from modelfleet.master import MasterSettings, create_app
 from modelfleet.master.remote import RemoteState
 from modelfleet.store.local import LocalStore
-from nodesim import NodeSim, free_port
 
 from .conftest import MODEL, publish, register
 
@@ -51,7 +51,7 @@ def test_promote_rollback_label_pin_retire(client: FlaskClient, auth: dict) -> N
 
     r = post("promote", {"version": 3})
     assert r.status_code == 200, r.json
-    entry, gen = desired(client, auth)
+    entry, _ = desired(client, auth)
     assert entry["versions"] == [3] and entry["labels"] == {"stable": 3}
     assert entry["history"][-1] == [2]
     # canary next to stable

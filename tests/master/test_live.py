@@ -1,0 +1,261 @@
+"""The master the production way (``modelfleet master run`` → gunicorn) with simulated nodes:
+the operator CLI, a restart that keeps the registry, and the dashboard in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+from helpers import make_token_file, port_open, wait_until
+from nodesim import NodeSim, SimHost, free_port
+
+from modelfleet.cli import cli
+
+from .conftest import MODEL
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@dataclass
+class LiveMaster:
+    url: str
+    env: dict[str, str]
+    tokens: dict[str, str]
+    token_files: dict[str, Path]
+    state_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "modelfleet"), "master", "run"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        port = int(self.url.rsplit(":", 1)[1])
+        wait_until(lambda: port_open("127.0.0.1", port), timeout=30, what="master port")
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        finally:
+            if self.proc.stderr:
+                self.proc.stderr.close()
+
+    def get(self, path: str, role: str = "readonly") -> requests.Response:
+        return requests.get(
+            self.url + path, timeout=10, headers={"Authorization": f"Bearer {self.tokens[role]}"}
+        )
+
+
+@pytest.fixture(scope="module")
+def live(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LiveMaster, NodeSim, list[SimHost]]]:
+    tmp = tmp_path_factory.mktemp("live")
+    from .conftest import publish
+
+    bucket = tmp / "bucket"
+    for v in (1, 2, 3):
+        publish(bucket, MODEL, v)
+    token_files = {n: tmp / f"{n}.token" for n in ("admin", "readonly", "cluster")}
+    tokens = {n: make_token_file(p) for n, p in token_files.items()}
+    port = free_port()
+    env = {
+        **os.environ,
+        "MODELFLEET_BIND": f"127.0.0.1:{port}",
+        "MODELFLEET_STATE_DIR": str(tmp / "state"),
+        "REMOTE_MODEL_DIRECTORY": str(bucket),
+        "MODELFLEET_ADMIN_TOKEN_FILE": str(token_files["admin"]),
+        "MODELFLEET_READONLY_TOKEN_FILE": str(token_files["readonly"]),
+        "MODELFLEET_CLUSTER_TOKEN_FILE": str(token_files["cluster"]),
+        "MODELFLEET_FANOUT_DEADLINE": "1",
+        "MODELFLEET_STATUS_CACHE_SECONDS": "0",
+        "MODELFLEET_HEARTBEAT_INTERVAL": "60",
+    }
+    master = LiveMaster(f"http://127.0.0.1:{port}", env, tokens, token_files, tmp / "state")
+    master.start()
+    sim = NodeSim(tokens["cluster"])
+    sim_port = free_port()
+    zones = ["zone1", "zone1", "zone2", "zone2", "zone3", "zone3"]
+    hosts = [
+        sim.add_host(i, sim_port, zone=z, models={MODEL: {"3": "AVAILABLE"}})
+        for i, z in enumerate(zones)
+    ]
+    sim.register_all(master.url)
+    # desired state: serve 3 (generation-preconditioned write through the master)
+    r = requests.post(
+        f"{master.url}/api/v1/models/{MODEL}/promote",
+        json={"version": 3},
+        headers={"Authorization": f"Bearer {tokens['admin']}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    yield master, sim, hosts
+    sim.close()
+    master.stop()
+
+
+def run_cli(master: LiveMaster, *args: str, role: str = "admin") -> tuple[int, str]:
+    env = {
+        "MODELFLEET_MASTER_URL": master.url,
+        "MODELFLEET_TOKEN_FILE": str(master.token_files[role]),
+        "MODELFLEET_CONFIG": "/nonexistent/cli.json",
+    }
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_cli_read_commands(live: tuple[LiveMaster, NodeSim, list[SimHost]]) -> None:
+    master, _, hosts = live
+    code, out = run_cli(master, "status")
+    assert code == 0, out
+    assert "triage: healthy" in out and hosts[0].hostname in out and "zone3" in out
+    code, out = run_cli(master, "status", "--json")
+    assert code == 0 and json.loads(out)["summary"]["hosts"] == 6
+    code, out = run_cli(master, "nodes", role="readonly")
+    assert code == 0 and out.count("remote_model_puller") == 6
+    code, out = run_cli(master, "models")
+    assert code == 0 and MODEL in out and "stable=3" in out
+    code, out = run_cli(master, "models", MODEL, "--json")
+    assert [v["version"] for v in json.loads(out)["bucket_versions"]] == [1, 2, 3]
+    code, out = run_cli(master, "triage")
+    assert code == 0 and out.startswith("HEALTHY")
+
+
+def test_cli_edits_and_exit_codes(live: tuple[LiveMaster, NodeSim, list[SimHost]]) -> None:
+    master = live[0]
+    code, out = run_cli(master, "label", MODEL, "canary", "2")
+    assert code == 0 and "canary" in out and "6/6 pullers woken" in out
+    code, out = run_cli(master, "label", MODEL, "canary", "--remove")
+    assert code == 0
+    code, out = run_cli(master, "promote", MODEL, "9")
+    assert code == 1 and "not published" in out
+    code, out = run_cli(master, "promote", MODEL, "2", role="readonly")
+    assert code == 4
+    code, out = run_cli(master, "promote", MODEL, "2", "--if-generation", "999999")
+    assert code == 1 and "generation" in out
+    code, out = run_cli(master, "sync", "--zone", "zone2")
+    assert code == 0 and "2/2 ok" in out
+    code, out = run_cli(master, "reload", "--zone", "bad zone")
+    assert code == 2
+    code, out = run_cli(master, "audit", "--json")
+    assert any(e["action"] == "label" for e in json.loads(out)["entries"])
+    env = {
+        "MODELFLEET_MASTER_URL": f"http://127.0.0.1:{free_port()}",
+        "MODELFLEET_TOKEN_FILE": str(master.token_files["admin"]),
+    }
+    result = CliRunner().invoke(cli, ["triage"], env=env)
+    assert result.exit_code == 3 and "not an outage" in result.output
+
+
+def test_cli_drain_and_maintenance(live: tuple[LiveMaster, NodeSim, list[SimHost]]) -> None:
+    master, _, hosts = live
+    code, out = run_cli(master, "drain-check", "zone1")  # 4 of 6 = 67 % < 75 %
+    assert code == 1 and "REFUSED" in out and "75% required" in out
+    code, out = run_cli(master, "drain-check", "zone1", "--min-share", "0.6")
+    assert code == 0 and "ALLOWED" in out
+    code, out = run_cli(master, "maintenance", "set", "--zone", "zone3", "--reason", "kernel")
+    assert code == 0
+    code, out = run_cli(master, "drain-check", "zone1", "--min-share", "0.1", "--json")
+    assert code == 1 and "zone3" in " ".join(json.loads(out)["reasons"])
+    code, out = run_cli(master, "maintenance", "show")
+    assert "zone3" in out and "kernel" in out
+    code, out = run_cli(master, "maintenance", "clear", "--zone", "zone3")
+    assert code == 0
+    # triage exit codes follow the RUNBOOK tree
+    hosts[1].tfserving_up = False
+    code, out = run_cli(master, "triage")
+    assert code == 11 and hosts[1].hostname in out
+    hosts[2].tfserving_up = False
+    assert run_cli(master, "triage")[0] == 12
+    hosts[1].tfserving_up = hosts[2].tfserving_up = True
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
+def test_dashboard_in_headless_chromium(
+    live: tuple[LiveMaster, NodeSim, list[SimHost]], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    master, _, hosts = live
+    assert run_cli(master, "promote", MODEL, "3")[0] == 0
+    hosts[4].models = {MODEL: {"2": "AVAILABLE"}}  # drift
+    hosts[5].tfserving_up = False  # down on one node
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            context = browser.new_context(
+                http_credentials={"username": "alice", "password": master.tokens["readonly"]},
+                viewport={"width": 1400, "height": 900},
+            )
+            page = context.new_page()
+            page.goto(master.url + "/")
+            page.wait_for_selector("#nodes tbody tr")
+            triage = page.locator("#triage")
+            assert triage.get_attribute("data-verdict") == "outage_single_node"
+            assert hosts[5].hostname in page.locator("#triage-summary").inner_text()
+            assert page.locator("#nodes tbody tr").count() == 6
+            assert (
+                page.locator(f'tr[data-host="{hosts[5].hostname}"]')
+                .get_attribute("class")
+                .startswith("down")
+            )
+            assert page.locator("#nodes td.drift").count() == 1
+            # it refreshes itself
+            hosts[5].tfserving_up = True
+            page.wait_for_function(
+                "document.getElementById('triage').dataset.verdict !== 'outage_single_node'",
+                timeout=15000,
+            )
+            hosts[5].tfserving_up = False
+            page.wait_for_function(
+                "document.getElementById('triage').dataset.verdict === 'outage_single_node'",
+                timeout=15000,
+            )
+            shot = Path(os.environ.get("MODELFLEET_SCREENSHOT_DIR", tmp_path)) / "dashboard.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            browser.close()
+    finally:
+        hosts[4].models = {MODEL: {"3": "AVAILABLE"}}
+        hosts[5].tfserving_up = True
+
+
+def test_restart_keeps_registry(live: tuple[LiveMaster, NodeSim, list[SimHost]]) -> None:
+    master, _, hosts = live
+    master.get("/api/v1/maintenance")
+    requests.post(
+        master.url + "/api/v1/maintenance",
+        json={"node": hosts[0].hostname, "enabled": True},
+        headers={"Authorization": f"Bearer {master.tokens['admin']}"},
+        timeout=10,
+    )
+    master.stop()
+    master.start()
+    # before any node re-registers (heartbeat interval is 60 s in this test)
+    nodes = master.get("/api/v1/nodes").json()["nodes"]
+    assert len(nodes) == 12 and not any(n["stale"] for n in nodes)
+    assert master.get("/api/v1/maintenance").json()["nodes"].keys() == {hosts[0].hostname}
+    assert master.get("/api/v1/cluster/status").json()["summary"]["hosts"] == 6
