@@ -68,7 +68,8 @@ class InvariantWatcher:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
         for client in self._clients.values():
             client.close()
 
