@@ -25,7 +25,7 @@ class MasterSettings:
     bind: str = "0.0.0.0:80"
     heartbeat_interval: float = 10.0
     stale_after: float = 30.0
-    fanout_concurrency: int = 200
+    fanout_concurrency: int = 400
     fanout_deadline: float = 3.0
     drain_min_share: float = 0.75
     status_cache_seconds: float = 2.0
@@ -81,7 +81,7 @@ class MasterSettings:
             bind=f"{host}:{port}",
             heartbeat_interval=heartbeat,
             stale_after=r.float("MODELFLEET_STALE_AFTER", 3 * heartbeat, minimum=0.1),
-            fanout_concurrency=r.int("MODELFLEET_FANOUT_CONCURRENCY", 200, minimum=1),
+            fanout_concurrency=r.int("MODELFLEET_FANOUT_CONCURRENCY", 400, minimum=1),
             fanout_deadline=r.float("MODELFLEET_FANOUT_DEADLINE", 3.0, minimum=0.05),
             drain_min_share=share,
             status_cache_seconds=r.float("MODELFLEET_STATUS_CACHE_SECONDS", 2.0),
