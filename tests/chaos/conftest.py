@@ -145,9 +145,13 @@ class SteadyLoad:
     def __enter__(self) -> SteadyLoad:
         def go() -> None:
             self.result = run_load(
-                self.predictor, rate=self.rate, duration=3600, concurrency=16,
-                stop=self._stop, trips=self.predictor.trips,
-            )  # fmt: skip
+                self.predictor,
+                rate=self.rate,
+                duration=3600,
+                concurrency=16,
+                stop=self._stop,
+                trips=self.predictor.trips,
+            )
 
         self._thread = threading.Thread(target=go, name="load", daemon=True)
         self._thread.start()
@@ -199,9 +203,12 @@ class ChaosFleet:
     def master(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         token = self.fleet.token("admin")
         return requests.request(
-            method, f"{self.fleet.spec.master_url}/api/v1{path}",
-            headers={"Authorization": f"Bearer {token}"}, timeout=15, **kwargs,
-        )  # fmt: skip
+            method,
+            f"{self.fleet.spec.master_url}/api/v1{path}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=15,
+            **kwargs,
+        )
 
     def serving(self, node: NodeSpec) -> list[int]:
         """Versions of MODEL that ``node``'s TF Serving reports AVAILABLE ([] if down)."""
@@ -211,12 +218,16 @@ class ChaosFleet:
         except TFServingError:
             return []
 
-    def wait_serving(self, version: int, nodes: list[NodeSpec] | None = None,
-                     timeout: float = 120.0) -> float:  # fmt: skip
+    def wait_serving(
+        self, version: int, nodes: list[NodeSpec] | None = None, timeout: float = 120.0
+    ) -> float:
         started = time.monotonic()
         for node in nodes or self.nodes:
-            wait_until(lambda n=node: version in self.serving(n), timeout=timeout,
-                       what=f"{MODEL}/{version} AVAILABLE on {node.name}")  # fmt: skip
+            wait_until(
+                lambda n=node: version in self.serving(n),
+                timeout=timeout,
+                what=f"{MODEL}/{version} AVAILABLE on {node.name}",
+            )
         return time.monotonic() - started
 
     def restart_node(self, node: NodeSpec) -> None:
@@ -242,15 +253,33 @@ def _emulator(port: int) -> subprocess.Popen[bytes]:
         Path(sys.executable).parent / "gcp-storage-emulator"
     )
     return subprocess.Popen(
-        [binary, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q",
-         "--default-bucket", BUCKET],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            binary,
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "-q",
+            "--default-bucket",
+            BUCKET,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _print_report(report: list[dict[str, Any]]) -> None:
-    cols = ["scenario", "success_pct", "killswitch_trips", "recovery_s", "models_lost",
-            "partial_versions_seen", "deleted_while_serving"]  # fmt: skip
+    cols = [
+        "scenario",
+        "success_pct",
+        "killswitch_trips",
+        "recovery_s",
+        "models_lost",
+        "partial_versions_seen",
+        "deleted_while_serving",
+    ]
     print("\nchaos report")
     print("  ".join(f"{c:>22}" if i else f"{c:<28}" for i, c in enumerate(cols)))
     for row in report:
@@ -272,20 +301,25 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosFleet]:
     emulator = _emulator(emulator_port)
     wait_until(lambda: port_open("127.0.0.1", emulator_port), 30, what="GCS emulator")
     proxy = FaultProxy(("127.0.0.1", emulator_port))
-    spec = FleetSpec.default(root, nodes=4, zones=2, subnet="127.0.3", master_port=8080,
-                             poll_interval=1.0)  # fmt: skip
+    spec = FleetSpec.default(
+        root, nodes=4, zones=2, subnet="127.0.3", master_port=8080, poll_interval=1.0
+    )
     spec.remote = f"gs://{BUCKET}/models"
     spec.gcs_emulator_port = proxy.port  # every daemon reaches the bucket through the proxy
     for node in spec.nodes:
         node.env.update({"MODELFLEET_DISK_RESERVE_MB": "1", "MODELFLEET_LOG_LEVEL": "INFO"})
     fleet = Fleet(spec)
     fleet.prepare()
-    ctx = ChaosFleet(fleet, proxy, emulator_port, spec.remote, root / "work",
-                     InvariantWatcher(fleet))  # fmt: skip
+    ctx = ChaosFleet(
+        fleet, proxy, emulator_port, spec.remote, root / "work", InvariantWatcher(fleet)
+    )
     small = fleet.node_dir(spec.nodes[2]) / "models"
     if os.geteuid() == 0:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(small)],
-                                 capture_output=True, check=False)  # fmt: skip
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(small)],
+            capture_output=True,
+            check=False,
+        )
         ctx.small_disk = mounted.returncode == 0
     try:
         v1 = build_linear_model(ctx.work / "v1", 2.0, 1.0)

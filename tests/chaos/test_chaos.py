@@ -62,8 +62,9 @@ def test_1_quarter_of_nodes_down(chaos: ChaosFleet) -> None:
         chaos.restart_node(victim)
         chaos.wait_serving(1, [victim], timeout=120)
         recovery = time.monotonic() - started
-    entry = chaos.record("25% nodes down", recovery_s=recovery, models_lost=models_lost(chaos),
-                         **load.figures)  # fmt: skip
+    entry = chaos.record(
+        "25% nodes down", recovery_s=recovery, models_lost=models_lost(chaos), **load.figures
+    )
     assert entry["models_lost"] == 0
     assert entry["success_pct"] > 90
     assert_invariants(chaos)
@@ -81,8 +82,12 @@ def test_2_kill_the_busiest_node(chaos: ChaosFleet) -> None:
         chaos.restart_node(victim)
         chaos.wait_serving(1, [victim], timeout=120)
         recovery = time.monotonic() - started
-    entry = chaos.record(f"kill busiest ({victim.name})", recovery_s=recovery,
-                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    entry = chaos.record(
+        f"kill busiest ({victim.name})",
+        recovery_s=recovery,
+        models_lost=models_lost(chaos),
+        **load.figures,
+    )
     assert entry["models_lost"] == 0
     assert entry["success_pct"] > 90
     assert_invariants(chaos)
@@ -99,8 +104,12 @@ def test_3_tfserving_killed_config_reapplied(chaos: ChaosFleet) -> None:
         chaos.wait_serving(1, [victim], timeout=120)
         recovery = time.monotonic() - started
         time.sleep(1)
-    entry = chaos.record("tfserving killed on one node", recovery_s=recovery,
-                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    entry = chaos.record(
+        "tfserving killed on one node",
+        recovery_s=recovery,
+        models_lost=models_lost(chaos),
+        **load.figures,
+    )
     assert entry["models_lost"] == 0
     assert entry["success_pct"] > 90
     assert_invariants(chaos)
@@ -124,11 +133,17 @@ def test_4_master_down(chaos: ChaosFleet) -> None:
         chaos.fleet.start_master()
         wait_until(
             lambda: len(chaos.master("GET", "/nodes").json()["nodes"]) >= 2 * len(chaos.nodes),
-            timeout=60, what="every node daemon re-registered",
-        )  # fmt: skip
+            timeout=60,
+            what="every node daemon re-registered",
+        )
         recovery = time.monotonic() - started
-    entry = chaos.record("master down", recovery_s=recovery, propagation_s=propagation,
-                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    entry = chaos.record(
+        "master down",
+        recovery_s=recovery,
+        propagation_s=propagation,
+        models_lost=models_lost(chaos),
+        **load.figures,
+    )
     assert entry["success_pct"] > 99
     assert entry["models_lost"] == 0
     chaos.served = version  # type: ignore[attr-defined]
@@ -156,8 +171,12 @@ def test_5_bucket_flaky_then_unreachable(chaos: ChaosFleet) -> None:
         chaos.proxy.set_mode("pass")
         chaos.wait_serving(version, timeout=180)
         recovery = time.monotonic() - started
-    entry = chaos.record("bucket flaky/unreachable", recovery_s=recovery,
-                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    entry = chaos.record(
+        "bucket flaky/unreachable",
+        recovery_s=recovery,
+        models_lost=models_lost(chaos),
+        **load.figures,
+    )
     assert all(s for s in serving_during), f"a node lost its models: {serving_during} ({before})"
     assert entry["success_pct"] > 99
     chaos.served = version  # type: ignore[attr-defined]
@@ -183,11 +202,17 @@ def test_6_puller_sigkilled_mid_pull(chaos: ChaosFleet) -> None:
         chaos.wait_serving(version, timeout=180)
         recovery = time.monotonic() - started
     staging = chaos.fleet.node_dir(victim) / "models" / ".modelfleet" / "staging"
-    entry = chaos.record("puller SIGKILL mid-pull x8", recovery_s=recovery, kills=kills,
-                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    entry = chaos.record(
+        "puller SIGKILL mid-pull x8",
+        recovery_s=recovery,
+        kills=kills,
+        models_lost=models_lost(chaos),
+        **load.figures,
+    )
     assert entry["success_pct"] > 99
-    wait_until(lambda: not any(staging.iterdir()) if staging.exists() else True, 30,
-               what="staging cleaned")  # fmt: skip
+    wait_until(
+        lambda: not any(staging.iterdir()) if staging.exists() else True, 30, what="staging cleaned"
+    )
     chaos.served = version  # type: ignore[attr-defined]
     assert_invariants(chaos)
 
@@ -216,8 +241,12 @@ def test_7_disk_full_on_a_node(chaos: ChaosFleet) -> None:
         filler.unlink(missing_ok=True)
     started = time.monotonic()
     chaos.wait_serving(version, [victim], timeout=180)
-    entry = chaos.record("disk full on a node", recovery_s=time.monotonic() - started,
-                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    entry = chaos.record(
+        "disk full on a node",
+        recovery_s=time.monotonic() - started,
+        models_lost=models_lost(chaos),
+        **load.figures,
+    )
     assert entry["success_pct"] > 99
     chaos.served = version  # type: ignore[attr-defined]
     assert_invariants(chaos)
@@ -249,8 +278,12 @@ def test_8_corrupt_version_promoted_fleet_wide(chaos: ChaosFleet) -> None:
         detected = time.monotonic() - started
         time.sleep(2)
         triage = chaos.master("GET", "/triage").json()
-    entry = chaos.record("corrupt version promoted", recovery_s=detected,
-                         models_lost=models_lost(chaos), **load.figures)  # fmt: skip
+    entry = chaos.record(
+        "corrupt version promoted",
+        recovery_s=detected,
+        models_lost=models_lost(chaos),
+        **load.figures,
+    )
     assert entry["models_lost"] == 0
     assert entry["success_pct"] > 99
     assert "quarantin" in str(triage).lower(), triage

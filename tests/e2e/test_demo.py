@@ -16,11 +16,28 @@ def test_demo_once_publishes_predicts_promotes(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
-        [sys.executable, "-m", "modelfleet", "localfleet", "demo", "--once",
-         "--dir", str(tmp_path / "fleet"), "--nodes", "2", "--master-port", "8079",
-         "--timeout", "120"],
-        capture_output=True, text=True, timeout=600, env=env, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "modelfleet",
+            "localfleet",
+            "demo",
+            "--once",
+            "--dir",
+            str(tmp_path / "fleet"),
+            "--nodes",
+            "2",
+            "--master-port",
+            "8079",
+            "--timeout",
+            "120",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     # The right numbers from real SavedModels: v1 is y = 2x + 1, v2 is y = 3x + 1.
@@ -30,8 +47,18 @@ def test_demo_once_publishes_predicts_promotes(tmp_path: Path) -> None:
     assert "stopping the fleet" in out
     # Everything stopped: no process of the fleet is left behind.
     status = subprocess.run(
-        [sys.executable, "-m", "modelfleet", "localfleet", "status", "--dir", str(tmp_path / "fleet")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "modelfleet",
+            "localfleet",
+            "status",
+            "--dir",
+            str(tmp_path / "fleet"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert status.returncode == 1
     assert "up" not in status.stdout.split()

@@ -61,9 +61,20 @@ def register(cli: click.Group) -> None:
     @click.option("--window", default=10.0, show_default=True, type=float)
     @click.option("--open-seconds", default=60.0, show_default=True, type=float)
     @click.option("--json", "as_json", is_flag=True)
-    def loadtest(target: str, model: str, inputs: tuple[str, ...], rate: float, duration: float,
-                 concurrency: int, timeout: float, connect_timeout: float, failure_ratio: float,
-                 window: float, open_seconds: float, as_json: bool) -> None:  # fmt: skip
+    def loadtest(
+        target: str,
+        model: str,
+        inputs: tuple[str, ...],
+        rate: float,
+        duration: float,
+        concurrency: int,
+        timeout: float,
+        connect_timeout: float,
+        failure_ratio: float,
+        window: float,
+        open_seconds: float,
+        as_json: bool,
+    ) -> None:
         """Send Predict calls at RATE for DURATION; print rate, success %, latency, trips.
 
         Exit 1 when fewer than 99 % of calls succeeded.
@@ -78,13 +89,23 @@ def register(cli: click.Group) -> None:
         except (InvalidName, ValueError, OSError) as exc:
             die(str(exc))
         predictor = Predictor(
-            targets, model=model, inputs=parse_inputs(inputs), timeout=timeout,
-            connect_timeout=connect_timeout, failure_ratio=failure_ratio,
-            window_seconds=window, open_seconds=open_seconds,
-        )  # fmt: skip
+            targets,
+            model=model,
+            inputs=parse_inputs(inputs),
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            failure_ratio=failure_ratio,
+            window_seconds=window,
+            open_seconds=open_seconds,
+        )
         try:
-            result = run_load(predictor, rate=rate, duration=duration, concurrency=concurrency,
-                              trips=predictor.trips)  # fmt: skip
+            result = run_load(
+                predictor,
+                rate=rate,
+                duration=duration,
+                concurrency=concurrency,
+                trips=predictor.trips,
+            )
         finally:
             predictor.close()
         data = result.to_dict()
@@ -99,10 +120,12 @@ def register(cli: click.Group) -> None:
                 ("calls", f"{data['sent']} sent, {data['dropped']} dropped"),
                 ("success", f"{data['success_pct']:.2f} %"),
                 ("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(data["outcomes"].items()))),
-                ("latency ms", f"p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  "
-                               f"max {lat['max']}"),
+                (
+                    "latency ms",
+                    f"p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  max {lat['max']}",
+                ),
                 ("killswitch trips", str(data["killswitch_trips"])),
-            ]  # fmt: skip
+            ]
             for key, value in rows:
                 click.echo(f"{key:<17} {value}")
         raise SystemExit(0 if data["success_pct"] >= 99.0 else 1)

@@ -30,8 +30,12 @@ def register(cli: click.Group) -> None:
     @_ROOT
     @click.option("--nodes", default=3, show_default=True, type=click.IntRange(1, 200))
     @click.option("--zones", default=2, show_default=True, type=click.IntRange(1, 5))
-    @click.option("--master-port", type=click.IntRange(1, 65535), default=None,
-                  help="Default 80 as root (RUNBOOK), else 8080.")  # fmt: skip
+    @click.option(
+        "--master-port",
+        type=click.IntRange(1, 65535),
+        default=None,
+        help="Default 80 as root (RUNBOOK), else 8080.",
+    )
     @click.option("--poll-interval", default=10.0, show_default=True, type=float)
     def up(
         root: Path, nodes: int, zones: int, master_port: int | None, poll_interval: float
@@ -39,8 +43,9 @@ def register(cli: click.Group) -> None:
         """Start the fleet in the background and wait until every service listens."""
         from ..localfleet.fleet import Fleet, FleetError, FleetSpec
 
-        spec = FleetSpec.default(root, nodes, zones, master_port=master_port,
-                                 poll_interval=poll_interval)  # fmt: skip
+        spec = FleetSpec.default(
+            root, nodes, zones, master_port=master_port, poll_interval=poll_interval
+        )
         fleet = Fleet(spec)
         try:
             fleet.up()
@@ -48,8 +53,10 @@ def register(cli: click.Group) -> None:
         except FleetError as exc:
             fleet.down()
             die(str(exc), 1)
-        click.echo(f"local fleet up: master {spec.master_url}, {nodes} nodes; "
-                   f"`modelfleet localfleet down --dir {root}` stops it")  # fmt: skip
+        click.echo(
+            f"local fleet up: master {spec.master_url}, {nodes} nodes; "
+            f"`modelfleet localfleet down --dir {root}` stops it"
+        )
         for key, value in fleet.operator_env().items():
             click.echo(f"export {key}={value}")
 
@@ -90,16 +97,33 @@ def register(cli: click.Group) -> None:
     @click.option("--gcs-emulator", is_flag=True, help="Use the GCS emulator as the bucket.")
     @click.option("--once", is_flag=True, help="Run the script, stop the fleet, exit 0.")
     @click.option("--master-port", type=click.IntRange(1, 65535), default=None)
-    @click.option("--timeout", default=180.0, show_default=True, type=float,
-                  help="Deadline of each wait, in seconds.")  # fmt: skip
-    def demo(root: Path, nodes: int, gcs_emulator: bool, once: bool,
-             master_port: int | None, timeout: float) -> None:  # fmt: skip
+    @click.option(
+        "--timeout",
+        default=180.0,
+        show_default=True,
+        type=float,
+        help="Deadline of each wait, in seconds.",
+    )
+    def demo(
+        root: Path,
+        nodes: int,
+        gcs_emulator: bool,
+        once: bool,
+        master_port: int | None,
+        timeout: float,
+    ) -> None:
         """Start a fleet, publish a SavedModel, predict, promote v2 and time it."""
         from ..localfleet.demo import DemoOptions, run_demo
         from ..localfleet.fleet import FleetError
 
-        opts = DemoOptions(root=root, nodes=nodes, gcs_emulator=gcs_emulator, once=once,
-                           master_port=master_port, timeout=timeout)  # fmt: skip
+        opts = DemoOptions(
+            root=root,
+            nodes=nodes,
+            gcs_emulator=gcs_emulator,
+            once=once,
+            master_port=master_port,
+            timeout=timeout,
+        )
         try:
             code = run_demo(opts, say=lambda line: click.echo(line))
         except FleetError as exc:

@@ -97,10 +97,20 @@ def start_gcs_emulator(fleet: Fleet) -> Proc:
     proc = fleet.spawn(
         "gcs",
         "bucket",
-        [str(emulator), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
-         "--default-bucket", "modelfleet-demo", "-q"],
+        [
+            str(emulator),
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "--default-bucket",
+            "modelfleet-demo",
+            "-q",
+        ],
         env=fleet.master_env(),
-    )  # fmt: skip
+    )
 
     def listening() -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
@@ -143,9 +153,12 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
     from .samplemodel import build_linear_model
 
     spec = FleetSpec.default(
-        opts.root, opts.nodes, opts.zones, master_port=opts.master_port,
+        opts.root,
+        opts.nodes,
+        opts.zones,
+        master_port=opts.master_port,
         poll_interval=opts.poll_interval,
-    )  # fmt: skip
+    )
     with contextlib.suppress(FleetError):
         Fleet.load(spec.root).down()
     fleet = Fleet(spec)
@@ -161,11 +174,16 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
         fleet.wait_ports(timeout=opts.timeout)
         master = MasterClient(spec.master_url, fleet.token("admin"))
         wanted = 2 * len(spec.nodes)
-        wait_for(lambda: len(master.get("/nodes")["nodes"]) >= wanted, opts.timeout,
-                 f"{wanted} node daemons to register with the master")  # fmt: skip
+        wait_for(
+            lambda: len(master.get("/nodes")["nodes"]) >= wanted,
+            opts.timeout,
+            f"{wanted} node daemons to register with the master",
+        )
         for node in spec.nodes:
-            say(f"  {node.name}  {node.address}  {node.zone}  tfserving :8500  "
-                "puller :8001  config_manager :8002")  # fmt: skip
+            say(
+                f"  {node.name}  {node.address}  {node.zone}  tfserving :8500  "
+                "puller :8001  config_manager :8002"
+            )
         say(f"  master  {spec.master_url}")
 
         work = spec.root / "work"
@@ -179,10 +197,15 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
         master.post(f"/models/{MODEL}/pin", {"version": 1, "pinned": True})
         say(f"published {MODEL}/1 to {spec.remote} and pinned it; waiting for every node")
         for node in spec.nodes:
-            wait_for(partial(node_serves, node, MODEL, 1), opts.timeout,
-                     f"{MODEL}/1 AVAILABLE on {node.name}")  # fmt: skip
-        say(f"{MODEL}/1 AVAILABLE on all {len(spec.nodes)} nodes after "
-            f"{time.monotonic() - started:.1f}s")  # fmt: skip
+            wait_for(
+                partial(node_serves, node, MODEL, 1),
+                opts.timeout,
+                f"{MODEL}/1 AVAILABLE on {node.name}",
+            )
+        say(
+            f"{MODEL}/1 AVAILABLE on all {len(spec.nodes)} nodes after "
+            f"{time.monotonic() - started:.1f}s"
+        )
 
         xs = [1.0, 2.0, 3.0]
         for node in spec.nodes:
@@ -194,11 +217,16 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
         started = time.monotonic()
         master.post(f"/models/{MODEL}/promote", {"version": 2})
         for node in spec.nodes:
-            wait_for(partial(answers_with, node, xs, 2), opts.timeout,
-                     f"{node.name} to answer with {MODEL}/2")  # fmt: skip
+            wait_for(
+                partial(answers_with, node, xs, 2),
+                opts.timeout,
+                f"{node.name} to answer with {MODEL}/2",
+            )
         took = time.monotonic() - started
-        say(f"promote -> every node answers with {MODEL}/2 in {took:.2f}s "
-            f"(poll interval {spec.poll_interval:.0f}s; the master pushed 'sync now')")  # fmt: skip
+        say(
+            f"promote -> every node answers with {MODEL}/2 in {took:.2f}s "
+            f"(poll interval {spec.poll_interval:.0f}s; the master pushed 'sync now')"
+        )
         for node in spec.nodes:
             ys, version = predict(node, xs)
             say(f"  predict {node.name}: x={xs} -> y={ys} (version {version})")
@@ -206,8 +234,11 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
         verdict = master.get("/triage")
         say(f"triage: {verdict.get('verdict', verdict)}")
         say(f"dashboard: {spec.master_url}/dashboard  (admin token: {fleet.token_file('admin')})")
-        say("CLI: " + " ".join(f"{k}={v}" for k, v in fleet.operator_env().items())
-            + " .venv/bin/modelfleet status")  # fmt: skip
+        say(
+            "CLI: "
+            + " ".join(f"{k}={v}" for k, v in fleet.operator_env().items())
+            + " .venv/bin/modelfleet status"
+        )
         if opts.once:
             return 0
         say("the fleet keeps running; Ctrl-C stops it")

@@ -255,19 +255,33 @@ class Fleet:
         mf = _modelfleet_cmd()
         return {
             "tfserving": [
-                *mf, "devserver", "run",
-                "--host", node.address,
-                "--port", str(TFSERVING_PORT),
-                "--rest_api_port", str(TFSERVING_REST_PORT),
-                "--model_config_file", str(base / "serving_config" / "models.config"),
+                *mf,
+                "devserver",
+                "run",
+                "--host",
+                node.address,
+                "--port",
+                str(TFSERVING_PORT),
+                "--rest_api_port",
+                str(TFSERVING_REST_PORT),
+                "--model_config_file",
+                str(base / "serving_config" / "models.config"),
             ],
             "remote_model_puller": [
-                *mf, "puller", "run", "--bind", f"{node.address}:{PULLER_PORT}",
+                *mf,
+                "puller",
+                "run",
+                "--bind",
+                f"{node.address}:{PULLER_PORT}",
             ],
             "config_manager": [
-                *mf, "configmanager", "run", "--bind", f"{node.address}:{CONFIG_MANAGER_PORT}",
+                *mf,
+                "configmanager",
+                "run",
+                "--bind",
+                f"{node.address}:{CONFIG_MANAGER_PORT}",
             ],
-        }  # fmt: skip
+        }
 
     def spawn(self, role: str, node: str, argv: list[str], env: dict[str, str]) -> Proc:
         log_path = self.root / "logs" / f"{node}.{role}.log"
