@@ -57,6 +57,7 @@ class FleetSpec:
     gcs_emulator_port: int = 0
     poll_interval: float = 10.0
     heartbeat_interval: float = 2.0
+    devserver_mode: str = "auto"  # "no-tensorflow": load-only dev servers, light and fast
 
     @classmethod
     def default(
@@ -253,34 +254,14 @@ class Fleet:
     def commands(self, node: NodeSpec) -> dict[str, list[str]]:
         base = self.node_dir(node)
         mf = _modelfleet_cmd()
+        config = str(base / "serving_config" / "models.config")
+        tfserving = [*mf, "devserver", "run", "--host", node.address, "--port", "8500"]
+        tfserving += ["--rest_api_port", str(TFSERVING_REST_PORT), "--model_config_file", config]
+        tfserving += ["--mode", self.spec.devserver_mode]
         return {
-            "tfserving": [
-                *mf,
-                "devserver",
-                "run",
-                "--host",
-                node.address,
-                "--port",
-                str(TFSERVING_PORT),
-                "--rest_api_port",
-                str(TFSERVING_REST_PORT),
-                "--model_config_file",
-                str(base / "serving_config" / "models.config"),
-            ],
-            "remote_model_puller": [
-                *mf,
-                "puller",
-                "run",
-                "--bind",
-                f"{node.address}:{PULLER_PORT}",
-            ],
-            "config_manager": [
-                *mf,
-                "configmanager",
-                "run",
-                "--bind",
-                f"{node.address}:{CONFIG_MANAGER_PORT}",
-            ],
+            "tfserving": tfserving,
+            "remote_model_puller": [*mf, "puller", "run", "--bind", f"{node.address}:8001"],
+            "config_manager": [*mf, "configmanager", "run", "--bind", f"{node.address}:8002"],
         }
 
     def spawn(self, role: str, node: str, argv: list[str], env: dict[str, str]) -> Proc:
