@@ -255,13 +255,25 @@ class Fleet:
         base = self.node_dir(node)
         mf = _modelfleet_cmd()
         config = str(base / "serving_config" / "models.config")
-        tfserving = [*mf, "devserver", "run", "--host", node.address, "--port", "8500"]
+        tfserving = [*mf, "devserver", "run", "--host", node.address, "--port", str(TFSERVING_PORT)]
         tfserving += ["--rest_api_port", str(TFSERVING_REST_PORT), "--model_config_file", config]
         tfserving += ["--mode", self.spec.devserver_mode]
         return {
             "tfserving": tfserving,
-            "remote_model_puller": [*mf, "puller", "run", "--bind", f"{node.address}:8001"],
-            "config_manager": [*mf, "configmanager", "run", "--bind", f"{node.address}:8002"],
+            "remote_model_puller": [
+                *mf,
+                "puller",
+                "run",
+                "--bind",
+                f"{node.address}:{PULLER_PORT}",
+            ],
+            "config_manager": [
+                *mf,
+                "configmanager",
+                "run",
+                "--bind",
+                f"{node.address}:{CONFIG_MANAGER_PORT}",
+            ],
         }
 
     def spawn(self, role: str, node: str, argv: list[str], env: dict[str, str]) -> Proc:
