@@ -117,3 +117,78 @@ def install_version(library: Path, model: str, dest_root: Path, name: str, versi
 
 if __name__ == "__main__":
     _build_library(Path(sys.argv[1]))
+
+
+class DevServerProcess:
+    """``modelfleet devserver run`` as a real subprocess on 127.0.0.1 (tests, bench, demo)."""
+
+    def __init__(
+        self,
+        port: int,
+        config_file: Path | None = None,
+        *,
+        mode: str = "auto",
+        rest_port: int = 0,
+        log_path: Path | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
+        self.port = port
+        self.config_file = config_file
+        self.mode = mode
+        self.rest_port = rest_port
+        self.log_path = log_path
+        self.extra = extra or []
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> DevServerProcess:
+        import socket
+        import time
+
+        exe = Path(sys.executable).parent / "modelfleet"
+        cmd = [
+            str(exe),
+            "devserver",
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--mode",
+            self.mode,
+            *self.extra,
+        ]
+        if self.config_file is not None:
+            cmd += ["--model_config_file", str(self.config_file)]
+        if self.rest_port:
+            cmd += ["--rest_api_port", str(self.rest_port)]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"devserver exited with {self.proc.returncode}: {cmd}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"devserver did not listen on {self.port} within {timeout}s")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
