@@ -49,7 +49,7 @@ _HELP = {
     "log_level": "DEBUG, INFO, WARNING or ERROR (default INFO).",
     "retention": "Previous versions kept on disk per model for rollback (default 1).",
     "disk_reserve_mb": "Free disk (MB) a download must leave untouched (default 1024).",
-    "download_workers": "Parallel downloads / slices per version (default 8).",
+    "download_workers": "Parallel downloads / slices per version (default 4; more for GCS).",
     "slice_size_mb": "Objects larger than this are downloaded in slices of it (default 32).",
     "fsync": "fsync every file before a version is installed (default true).",
 }

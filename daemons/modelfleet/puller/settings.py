@@ -81,7 +81,7 @@ class PullerSettings:
             log_level=level,
             retention=r.int("MODELFLEET_RETENTION", 1, minimum=0),
             disk_reserve_bytes=r.int("MODELFLEET_DISK_RESERVE_MB", 1024, minimum=0) << 20,
-            download_workers=r.int("MODELFLEET_DOWNLOAD_WORKERS", 8, minimum=1),
+            download_workers=r.int("MODELFLEET_DOWNLOAD_WORKERS", 4, minimum=1),
             slice_bytes=r.int("MODELFLEET_SLICE_SIZE_MB", 32, minimum=1) << 20,
             fsync=r.bool("MODELFLEET_FSYNC", True),
         )
