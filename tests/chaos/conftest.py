@@ -11,6 +11,7 @@ Timings are scaled for a test run, not for production: poll interval 1 s, killsw
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -330,11 +331,12 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosFleet]:
         ctx.watcher.start()
         yield ctx
     finally:
-        ctx.watcher.stop()
-        _print_report(ctx.report)
-        fleet.down()
-        if ctx.small_disk:
-            subprocess.run(["umount", "-l", str(small)], check=False)
-        proxy.close()
-        emulator.terminate()
-        emulator.wait(timeout=10)
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(emulator.wait, timeout=10)
+            cleanup.callback(emulator.terminate)
+            cleanup.callback(proxy.close)
+            if ctx.small_disk:
+                cleanup.callback(subprocess.run, ["umount", "-l", str(small)], check=False)
+            cleanup.callback(fleet.down)
+            cleanup.callback(_print_report, ctx.report)
+            cleanup.callback(ctx.watcher.stop)

@@ -211,6 +211,7 @@ class PullerDaemon:
     def sync_once(self, force: bool = False) -> None:
         """One reconcile pass: refresh targets if the remote moved, then pull what is missing."""
         started = time.time()
+        bucket_was_down = self.last_sync.get("ok") is False
         try:
             refreshed = self._refresh_targets(force)
         except (StoreError, InvalidDesired) as exc:
@@ -232,8 +233,10 @@ class PullerDaemon:
             if op not in wanted:
                 del self.failures[op]
                 self.manifests.pop(op, None)
-        if refreshed or force:
-            for failure in self.failures.values():
+        for failure in self.failures.values():
+            # Backoff protects the bucket from a broken version, not from its own outage:
+            # once the bucket answers again, versions that failed on it are retried at once.
+            if refreshed or force or (bucket_was_down and failure.reason == "remote"):
                 failure.next_try = 0.0
         self._write_local_desired()
         for op in ops:
