@@ -74,7 +74,7 @@ def measure(nodes: int, trials: int, subnet: str) -> dict[str, list[float]]:
             root, nodes=nodes, zones=2, subnet=subnet, master_port=8080, poll_interval=10.0
         )
         spec.devserver_mode = "no-tensorflow"
-        fleet = Fleet(spec)
+        fleet = Fleet(spec, tied=True)
         try:
             fleet.up()
             fleet.wait_ports(timeout=300)

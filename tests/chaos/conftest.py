@@ -309,7 +309,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosFleet]:
     spec.gcs_emulator_port = proxy.port  # every daemon reaches the bucket through the proxy
     for node in spec.nodes:
         node.env.update({"MODELFLEET_DISK_RESERVE_MB": "1", "MODELFLEET_LOG_LEVEL": "INFO"})
-    fleet = Fleet(spec)
+    fleet = Fleet(spec, tied=True)
     fleet.prepare()
     ctx = ChaosFleet(
         fleet, proxy, emulator_port, spec.remote, root / "work", InvariantWatcher(fleet)

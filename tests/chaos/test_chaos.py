@@ -266,13 +266,9 @@ def test_8_corrupt_version_promoted_fleet_wide(chaos: ChaosFleet) -> None:
         chaos.master("POST", f"/models/{MODEL}/promote", json={"version": version})
 
         def all_quarantined() -> bool:
-            status = chaos.master("GET", "/cluster/status").json()
-            text = str(status)
-            return (
-                text.count("quarantined") > 0
-                and all(good in chaos.serving(n) for n in chaos.nodes)
-                and _quarantine_count(status, version) >= len(chaos.nodes)
-            )
+            status = chaos.master("GET", "/cluster/status", params={"fresh": "true"}).json()
+            serving_good = all(good in chaos.serving(n) for n in chaos.nodes)
+            return serving_good and _quarantine_count(status, version) == len(chaos.nodes)
 
         wait_until(all_quarantined, 120, what="every node quarantined the corrupt version")
         detected = time.monotonic() - started
@@ -291,12 +287,10 @@ def test_8_corrupt_version_promoted_fleet_wide(chaos: ChaosFleet) -> None:
 
 
 def _quarantine_count(status: dict, version: int) -> int:
-    """Nodes whose config manager reports ``version`` of MODEL quarantined."""
+    """Hosts whose config manager reports ``version`` of MODEL quarantined."""
     count = 0
-    for node in status.get("nodes", []):
-        models = (node.get("config_manager") or {}).get("models") or node.get("models") or {}
-        entry = models.get(MODEL) if isinstance(models, dict) else None
-        quarantined = (entry or {}).get("quarantined", [])
-        if any((q.get("version") if isinstance(q, dict) else q) == version for q in quarantined):
+    for host in status.get("hosts", []):
+        quarantined = ((host.get("models") or {}).get(MODEL) or {}).get("quarantined") or []
+        if any(q.get("version") == version for q in quarantined if isinstance(q, dict)):
             count += 1
     return count

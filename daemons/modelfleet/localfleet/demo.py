@@ -161,7 +161,7 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
     )
     with contextlib.suppress(FleetError):
         Fleet.load(spec.root).down()
-    fleet = Fleet(spec)
+    fleet = Fleet(spec, tied=True)
     fleet.prepare()
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())

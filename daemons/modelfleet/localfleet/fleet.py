@@ -132,6 +132,14 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent exits."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _modelfleet_cmd() -> list[str]:
     """Run the CLI of this very interpreter, so the fleet uses the same install."""
     return [sys.executable, "-m", "modelfleet"]
@@ -140,8 +148,12 @@ def _modelfleet_cmd() -> list[str]:
 class Fleet:
     """A local fleet described by a :class:`FleetSpec`; processes are started detached."""
 
-    def __init__(self, spec: FleetSpec) -> None:
+    def __init__(self, spec: FleetSpec, *, tied: bool = False) -> None:
+        """``tied``: processes get SIGTERM when this process dies (tests, demo, benchmarks),
+        so a crashed controller never leaves a fleet behind; ``localfleet up`` detaches.
+        Linux sends it when the spawning *thread* ends: spawn from a long-lived thread."""
         self.spec = spec
+        self.tied = tied
         self.procs: list[Proc] = []
         self._popen: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -286,6 +298,7 @@ class Fleet:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if self.tied else None,
             )
         proc = Proc(role=role, node=node, pid=popen.pid, log=str(log_path), argv=argv)
         self._popen[popen.pid] = popen
