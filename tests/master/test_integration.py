@@ -1,6 +1,6 @@
 """The master with real node daemons under gunicorn: the real puller registers, the master
-reads its status and wakes it with "sync now" after a promote. The config manager + dev
-server part runs only when ``modelfleet configmanager run`` exists."""
+reads its status and wakes it with "sync now" after a promote; real config managers and dev
+servers report what TF Serving serves, and the master's guards act on it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import requests
-from click.testing import CliRunner
 from helpers import make_token_file, wait_until
 from nodesim import free_port
 
-from modelfleet.cli import cli
 from modelfleet.store import LocalStore
 from modelfleet.store import publish as st_publish
 
@@ -24,10 +21,6 @@ from .conftest import MODEL
 from .test_live import LiveMaster
 
 EXE = str(Path(sys.executable).parent / "modelfleet")
-
-
-def _has_command(*args: str) -> bool:
-    return CliRunner().invoke(cli, [*args, "--help"]).exit_code == 0
 
 
 def test_real_puller_registers_and_syncs_on_promote(tmp_path: Path) -> None:
@@ -104,9 +97,65 @@ def test_real_puller_registers_and_syncs_on_promote(tmp_path: Path) -> None:
         master.stop()
 
 
-@pytest.mark.skipif(
-    not _has_command("configmanager", "run"),
-    reason="modelfleet configmanager run has not landed yet (config manager area)",
-)
-def test_real_config_manager_and_devserver() -> None:  # pragma: no cover - until it lands
-    pytest.skip("config manager landed after this test was written: extend it with a dev server")
+def test_real_config_manager_and_devserver(tmp_path: Path) -> None:
+    """Two real nodes (puller + config manager + dev server) under a real master.
+
+    The master's cluster status shows what TF Serving really serves on each node; reload fans
+    out to the config managers; a served version cannot be deleted; retire empties the fleet.
+    """
+    from modelfleet.localfleet.fleet import Fleet, FleetSpec
+
+    spec = FleetSpec.default(
+        tmp_path / "fleet",
+        nodes=2,
+        zones=2,
+        subnet="127.0.6",
+        master_port=free_port(),
+        poll_interval=1.0,
+    )
+    spec.master_address = "127.0.0.1"
+    spec.devserver_mode = "no-tensorflow"  # load-only dev servers: no TensorFlow in this test
+    fleet = Fleet(spec, tied=True)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "saved_model.pb").write_bytes(b"model bytes")
+    fleet.prepare()
+    store = LocalStore(Path(spec.remote))
+    st_publish(store, src, MODEL, 1)
+    headers = {"Authorization": f"Bearer {fleet.token('admin')}"}
+
+    def api(method: str, path: str, **kw: object) -> requests.Response:
+        return requests.request(
+            method, f"{spec.master_url}/api/v1{path}", headers=headers, timeout=20, **kw
+        )
+
+    def serving() -> dict[str, list[int]]:
+        hosts = api("GET", "/cluster/status", params={"fresh": "true"}).json()["hosts"]
+        return {h["hostname"]: h["serving"].get(MODEL, []) for h in hosts}
+
+    try:
+        fleet.up()
+        fleet.wait_ports(timeout=120)
+        wait_until(lambda: len(api("GET", "/nodes").json()["nodes"]) == 4, 60, what="registry")
+        wait_until(lambda: serving() == {n.address: [1] for n in fleet}, 60, what="v1 served")
+        st_publish(store, src, MODEL, 2)
+        r = api("POST", f"/models/{MODEL}/promote", json={"version": 2})
+        assert r.status_code == 200, r.text
+        wait_until(lambda: serving() == {n.address: [2] for n in fleet}, 60, what="v2 served")
+        status = api("GET", "/cluster/status", params={"fresh": "true"}).json()
+        assert status["triage"]["verdict"] == "healthy", status["triage"]
+        assert all(h["state"] == "healthy" for h in status["hosts"]), status["hosts"]
+        reload = api("POST", "/cluster/reload", json={}).json()
+        assert reload["ok"] == 2 and reload["failed"] == {}, reload
+        refused = api("DELETE", f"/models/{MODEL}/versions/2")
+        assert refused.status_code == 409, refused.text
+        assert (Path(spec.remote) / MODEL / "2" / "saved_model.pb").exists()
+        assert api("POST", f"/models/{MODEL}/retire", json={}).status_code == 200
+        wait_until(lambda: serving() == {n.address: [] for n in fleet}, 60, what="retired")
+        wait_until(
+            lambda: not any((fleet.node_dir(n) / "models" / MODEL / "2").exists() for n in fleet),
+            60,
+            what="retired model's files freed on every node",
+        )
+    finally:
+        fleet.down()
