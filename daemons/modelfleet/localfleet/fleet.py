@@ -132,12 +132,14 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux for SIGTERM when the parent exits."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+# Run before the real command: ask Linux for SIGTERM when the controller dies, then exec.
+# (Not a preexec_fn: forking a process that runs gRPC threads and then running Python in the
+# child before exec breaks gRPC in the child.)
+_TIE_TO_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "sys.exit(1) if os.getppid() == 1 else os.execv(sys.argv[1], sys.argv[1:])\n"
+)
 
 
 def _modelfleet_cmd() -> list[str]:
@@ -290,15 +292,15 @@ class Fleet:
 
     def spawn(self, role: str, node: str, argv: list[str], env: dict[str, str]) -> Proc:
         log_path = self.root / "logs" / f"{node}.{role}.log"
+        launch = [sys.executable, "-c", _TIE_TO_PARENT, *argv] if self.tied else argv
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
-                argv,
+                launch,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if self.tied else None,
             )
         proc = Proc(role=role, node=node, pid=popen.pid, log=str(log_path), argv=argv)
         self._popen[popen.pid] = popen

@@ -39,8 +39,26 @@ def triage(status: dict[str, Any], last_change: dict[str, Any] | None = None) ->
         for h in hosts
         if 0 < h["restarts"]["tfserving"] < FLAP_THRESHOLD or h["restarts"]["helpers"] > 0
     ]
+    quarantined = sorted(
+        {
+            f"{model}/{q.get('version')}"
+            for h in hosts
+            for model, info in (h.get("models") or {}).items()
+            for q in info.get("quarantined") or []
+            if isinstance(q, dict)
+        }
+    )
+    only_quarantine = {
+        h["hostname"]
+        for h in hosts
+        if h["problems"] and all(p.endswith(": quarantined versions") for p in h["problems"])
+    }
     helper_problems = [
-        h["hostname"] for h in hosts if h["state"] == "degraded" and h["hostname"] not in restarts
+        h["hostname"]
+        for h in hosts
+        if h["state"] == "degraded"
+        and h["hostname"] not in restarts
+        and h["hostname"] not in only_quarantine
     ]
     down = sorted(set(tf_down) | set(flapping) | set(silent))
     facts = {
@@ -51,6 +69,7 @@ def triage(status: dict[str, Any], last_change: dict[str, Any] | None = None) ->
         "silent_hosts": sorted(silent),
         "restarts": sorted(restarts),
         "helper_problems": sorted(helper_problems),
+        "quarantined": quarantined,
     }
     actions: list[str] = []
     if not hosts:
@@ -59,7 +78,7 @@ def triage(status: dict[str, Any], last_change: dict[str, Any] | None = None) ->
             "no registered nodes outside maintenance: nothing serves through this master's view"
         )
         actions.append("check that nodes register (MODELFLEET_MASTER_URL, cluster token)")
-    elif not down and not restarts and not helper_problems:
+    elif not down and not restarts and not helper_problems and not quarantined:
         verdict, summary = "healthy", f"all {len(hosts)} nodes up and healthy: not an outage"
     elif not down:
         verdict = "not_an_outage"
@@ -68,6 +87,15 @@ def triage(status: dict[str, Any], last_change: dict[str, Any] | None = None) ->
             parts.append(f"a couple of restarts on {', '.join(restarts[:5])}")
         if helper_problems:
             parts.append(f"helper daemons failing on {', '.join(helper_problems[:5])}")
+        if quarantined:
+            parts.append(
+                f"version(s) {', '.join(quarantined[:5])} quarantined: they failed to load and "
+                "nodes serve their last good version"
+            )
+            actions.append(
+                "roll back so the desired state matches what is served: modelfleet rollback "
+                f"{quarantined[0].split('/')[0]} — then fix or delete the broken version"
+            )
         summary = "not an outage: tfserving is up everywhere; " + "; ".join(parts)
         actions += [
             "puller / config_manager / master problems are not a true outage: they restart "
@@ -82,7 +110,7 @@ def triage(status: dict[str, Any], last_change: dict[str, Any] | None = None) ->
         actions += [
             f"take {host} out of rotation: modelfleet maintenance set --node {host} "
             "--reason 'tfserving down' (or run the drain playbook with --limit)",
-            f"then look at tfserving on {host}: journalctl -u tensorflow-serving, disk, memory",
+            f"then look at tfserving on {host}: journalctl -u tfserving, disk, memory",
         ]
     else:
         verdict = "outage_many_nodes"
