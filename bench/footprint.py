@@ -186,3 +186,71 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     for r in run(quick="--quick" in sys.argv):
         print(r)
+
+
+def run_configmanager(quick: bool = False) -> list[dict[str, Any]]:
+    """config_manager idle footprint (goal <= 80 MB RSS, < 1 % CPU), serving one model from
+    a no-TF dev server; call it next to :func:`run` (added by the config manager's owner)."""
+    idle = 8.0 if quick else 20.0
+    with tempfile.TemporaryDirectory(prefix="bench-footprint-cm-") as tmp:
+        work = Path(tmp)
+        local, state = work / "local", work / "state"
+        (local / "m" / "1").mkdir(parents=True)
+        (local / "m" / "1" / "saved_model.pb").write_bytes(b"x" * 1024)
+        (local / ".modelfleet").mkdir()
+        (local / ".modelfleet" / "desired.json").write_text(
+            '{"schema": 1, "models": {"m": {"versions": [1]}}}'
+        )
+        exe = str(Path(sys.executable).parent / "modelfleet")
+        grpc_port, port = _free_port(), _free_port()
+        dev = subprocess.Popen(
+            [
+                exe,
+                "devserver",
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(grpc_port),
+                "--mode",
+                "no-tensorflow",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            env = {
+                **os.environ,
+                "LOCAL_MODEL_DIRECTORY": str(local),
+                "TENSORFLOW_SERVING_CONFIG_FILE": str(work / "models.config"),
+                "TENSORFLOW_SERVING_GRPC_TARGET": f"127.0.0.1:{grpc_port}",
+                "MODELFLEET_STATE_DIR": str(state),
+                "MODELFLEET_BIND": f"127.0.0.1:{port}",
+            }
+            ours = measure_daemon(
+                [exe, "configmanager", "run"], env, f"http://127.0.0.1:{port}/readyz", idle
+            )
+        finally:
+            dev.terminate()
+            dev.wait(timeout=15)
+    MB = 1e6
+    return [
+        {
+            "name": "configmanager_idle_rss",
+            "value": round(ours["rss_total"] / MB, 1),
+            "unit": "MB",
+            "baseline": None,
+            "ratio": None,
+            "goal": "<= 80 MB",
+            "pass": ours["rss_total"] / MB <= 80,
+        },
+        {
+            "name": "configmanager_idle_cpu",
+            "value": round(ours["cpu_percent"], 2),
+            "unit": "% of one core",
+            "baseline": None,
+            "ratio": None,
+            "goal": "< 1 %",
+            "pass": ours["cpu_percent"] < 1,
+        },
+    ]
