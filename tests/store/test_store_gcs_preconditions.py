@@ -32,13 +32,13 @@ class FakeBlob:
             self.bucket.objects[self.name] = (bytes(data), self.bucket.counter)
             self.generation = self.bucket.counter
 
-    def download_as_bytes(self) -> bytes:
+    def download_as_bytes(self, **_opts: Any) -> bytes:
         data, gen = self.bucket.objects.get(self.name, (None, 0))
         if data is None or (self.generation and self.generation != gen):
             raise gexc.NotFound("no such object")
         return data
 
-    def delete(self) -> None:
+    def delete(self, **_opts: Any) -> None:
         if self.bucket.objects.pop(self.name, None) is None:
             raise gexc.NotFound("no such object")
 
@@ -54,7 +54,7 @@ class FakeBucket:
     def blob(self, name: str, generation: int | None = None) -> FakeBlob:
         return FakeBlob(self, name, generation)
 
-    def get_blob(self, name: str) -> FakeBlob | None:
+    def get_blob(self, name: str, **_opts: Any) -> FakeBlob | None:
         if name not in self.objects:
             return None
         data, gen = self.objects[name]

@@ -83,13 +83,27 @@ class GCSStore:
         client: Any = None,
         cloudsdk_config: str | None = None,
         on_request: RequestCounter | None = None,
+        timeout: float = 30.0,
+        retry_deadline: float = 30.0,
     ) -> None:
+        """``timeout`` bounds each HTTP request, ``retry_deadline`` all retries of one call:
+        with google-cloud-storage's defaults (60 s, 120 s) one call against a sick bucket can
+        hold the sync loop for minutes, long after the bucket is back."""
         self.bucket_name, self.prefix = parse_gs_url(url)
         self.url = f"gs://{self.bucket_name}" + (f"/{self.prefix}" if self.prefix else "")
         self._client = client
         self._cloudsdk_config = cloudsdk_config
         self._count = on_request or (lambda _op, _n: None)
         self._bucket: Any = None
+        self._timeout = timeout
+        self._retry_deadline = retry_deadline
+
+    @functools.cached_property
+    def _opts(self) -> dict[str, Any]:
+        """``timeout`` and ``retry`` for every API call."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return {"timeout": self._timeout, "retry": DEFAULT_RETRY.with_timeout(self._retry_deadline)}
 
     def __repr__(self) -> str:
         return f"GCSStore({self.url!r})"
@@ -118,7 +132,7 @@ class GCSStore:
 
     def stat(self, key: str) -> ObjectInfo | None:
         self._count("stat", 1)
-        blob = self._call(lambda: self.bucket.get_blob(self._name(key)))
+        blob = self._call(lambda: self.bucket.get_blob(self._name(key), **self._opts))
         return None if blob is None else self._info(blob)
 
     def read(self, key: str) -> tuple[bytes, int]:
@@ -128,14 +142,15 @@ class GCSStore:
         self._count("read", 1)
         # Pinned to the generation just seen, so content and generation always agree.
         blob = self.bucket.blob(self._name(key), generation=info.generation or None)
-        data = self._call(blob.download_as_bytes)
+        data = self._call(lambda: blob.download_as_bytes(**self._opts))
         return data, info.generation
 
     def write(self, key: str, data: bytes, *, if_generation_match: int | None = None) -> int:
         self._count("write", 1)
         blob = self.bucket.blob(self._name(key))
         kwargs: dict[str, Any] = {
-            "content_type": "application/json" if key.endswith(".json") else None
+            "content_type": "application/json" if key.endswith(".json") else None,
+            "timeout": self._timeout,
         }
         if if_generation_match is not None:
             kwargs["if_generation_match"] = if_generation_match
@@ -146,7 +161,9 @@ class GCSStore:
         name = self._name(prefix.strip("/")) if prefix.strip("/") else self.prefix
         full = f"{name}/" if name else ""
         self._count("list", 1)
-        blobs = self._call(lambda: list(self.bucket.client.list_blobs(self.bucket, prefix=full)))
+        blobs = self._call(
+            lambda: list(self.bucket.client.list_blobs(self.bucket, prefix=full, **self._opts))
+        )
         return sorted(
             (self._info(b) for b in blobs if not b.name.endswith("/")), key=lambda o: o.key
         )
@@ -157,7 +174,9 @@ class GCSStore:
         self._count("list", 1)
 
         def run() -> set[str]:
-            it = self.bucket.client.list_blobs(self.bucket, prefix=full, delimiter="/")
+            it = self.bucket.client.list_blobs(
+                self.bucket, prefix=full, delimiter="/", **self._opts
+            )
             for _ in it:
                 pass
             return set(it.prefixes)
@@ -170,7 +189,7 @@ class GCSStore:
 
         self._count("delete", 1)
         try:
-            self.bucket.blob(self._name(key)).delete()
+            self.bucket.blob(self._name(key)).delete(**self._opts)
         except gexc.NotFound:
             pass
         except gexc.GoogleAPICallError as exc:
@@ -234,7 +253,7 @@ class GCSStore:
                     functools.partial(
                         transfer_manager.download_many,
                         pairs,
-                        download_kwargs={"checksum": None},
+                        download_kwargs={"checksum": None, **self._opts},
                         worker_type=transfer_manager.THREAD,
                         max_workers=workers,
                         raise_exception=True,
@@ -264,6 +283,7 @@ class GCSStore:
                     worker_type=transfer_manager.THREAD,
                     max_workers=workers,
                     crc32c_checksum=False,
+                    download_kwargs=dict(self._opts),
                 )
             )
             if progress:
