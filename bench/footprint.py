@@ -132,46 +132,40 @@ def puller_case(work: Path) -> tuple[list[str], dict[str, str], str]:
     return cmd, env, f"http://127.0.0.1:{port}/healthz"
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
-    idle = 8.0 if quick else 20.0
-    MB = 1e6
-    with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp:
-        base = measure_daemon(
-            [sys.executable, "-c", "import time; time.sleep(3600)"], dict(os.environ), None, idle
-        )
-        cmd, env, health = puller_case(Path(tmp))
-        ours = measure_daemon(cmd, env, health, idle)
+def _records(service: str, ours: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """The same four figures for every daemon; baseline = an idle bare Python process."""
+    mb = 1e6
     per_proc = sorted(ours["rss_per_process"].values())
-    records = [
+    return [
         {
-            "name": "puller_idle_pss_total",
-            "value": round(ours["pss_total"] / MB, 1),
+            "name": f"{service}_idle_pss_total",
+            "value": round(ours["pss_total"] / mb, 1),
             "unit": "MB (PSS, shared pages counted once)",
-            "baseline": round(base["pss_total"] / MB, 1),
+            "baseline": round(base["pss_total"] / mb, 1),
             "ratio": round(ours["pss_total"] / base["pss_total"], 2),
             "goal": "<= 80 MB",
-            "pass": ours["pss_total"] / MB <= 80,
+            "pass": ours["pss_total"] / mb <= 80,
         },
         {
-            "name": "puller_idle_rss_total",
-            "value": round(ours["rss_total"] / MB, 1),
+            "name": f"{service}_idle_rss_total",
+            "value": round(ours["rss_total"] / mb, 1),
             "unit": "MB (RSS summed, shared pages twice)",
-            "baseline": round(base["rss_total"] / MB, 1),
+            "baseline": round(base["rss_total"] / mb, 1),
             "ratio": round(ours["rss_total"] / base["rss_total"], 2),
             "goal": "<= 80 MB",
-            "pass": ours["rss_total"] / MB <= 80,
+            "pass": ours["rss_total"] / mb <= 80,
         },
         {
-            "name": "puller_idle_rss_per_process",
-            "value": " + ".join(f"{r / MB:.1f}" for r in per_proc),
+            "name": f"{service}_idle_rss_per_process",
+            "value": " + ".join(f"{r / mb:.1f}" for r in per_proc),
             "unit": "MB (arbiter, worker)",
-            "baseline": round(base["rss_total"] / MB, 1),
+            "baseline": round(base["rss_total"] / mb, 1),
             "ratio": round(max(per_proc) / base["rss_total"], 2),
             "goal": "<= 500 MB each (RUNBOOK)",
-            "pass": max(per_proc) / MB <= 500,
+            "pass": max(per_proc) / mb <= 500,
         },
         {
-            "name": "puller_idle_cpu",
+            "name": f"{service}_idle_cpu",
             "value": round(ours["cpu_percent"], 2),
             "unit": "% of one core",
             "baseline": round(base["cpu_percent"], 2),
@@ -180,17 +174,27 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "pass": ours["cpu_percent"] < 1,
         },
     ]
-    return records
 
 
-if __name__ == "__main__":
-    for r in run(quick="--quick" in sys.argv):
-        print(r)
+def baseline(idle: float) -> dict[str, Any]:
+    return measure_daemon(
+        [sys.executable, "-c", "import time; time.sleep(3600)"], dict(os.environ), None, idle
+    )
 
 
-def run_configmanager(quick: bool = False) -> list[dict[str, Any]]:
-    """config_manager idle footprint (goal <= 80 MB RSS, < 1 % CPU), serving one model from
-    a no-TF dev server; call it next to :func:`run` (added by the config manager's owner)."""
+def run_puller(quick: bool = False, base: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    idle = 8.0 if quick else 20.0
+    base = base or baseline(idle)
+    with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp:
+        cmd, env, health = puller_case(Path(tmp))
+        ours = measure_daemon(cmd, env, health, idle)
+    return _records("puller", ours, base)
+
+
+def run_configmanager(
+    quick: bool = False, base: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """config_manager idle footprint, serving one model from a no-TF dev server."""
     idle = 8.0 if quick else 20.0
     with tempfile.TemporaryDirectory(prefix="bench-footprint-cm-") as tmp:
         work = Path(tmp)
@@ -233,24 +237,15 @@ def run_configmanager(quick: bool = False) -> list[dict[str, Any]]:
         finally:
             dev.terminate()
             dev.wait(timeout=15)
-    MB = 1e6
-    return [
-        {
-            "name": "configmanager_idle_rss",
-            "value": round(ours["rss_total"] / MB, 1),
-            "unit": "MB",
-            "baseline": None,
-            "ratio": None,
-            "goal": "<= 80 MB",
-            "pass": ours["rss_total"] / MB <= 80,
-        },
-        {
-            "name": "configmanager_idle_cpu",
-            "value": round(ours["cpu_percent"], 2),
-            "unit": "% of one core",
-            "baseline": None,
-            "ratio": None,
-            "goal": "< 1 %",
-            "pass": ours["cpu_percent"] < 1,
-        },
-    ]
+    return _records("configmanager", ours, base or baseline(idle))
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Both node daemons, one after the other (never measured side by side)."""
+    base = baseline(8.0 if quick else 20.0)
+    return run_puller(quick, base) + run_configmanager(quick, base)
+
+
+if __name__ == "__main__":
+    for r in run(quick="--quick" in sys.argv):
+        print(r)

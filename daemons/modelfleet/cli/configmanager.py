@@ -98,19 +98,11 @@ def register(cli: click.Group) -> None:
 
 def serve(settings: Any) -> None:
     """Serve the daemon with gunicorn; the daemon is created and started in the worker."""
-    from ..configmanager.daemon import ConfigManager
-    from ..node.admin import create_node_app, serve_gunicorn
+    from ..node.server import serve_node
 
-    holder: dict[str, ConfigManager] = {}
+    def make_daemon() -> Any:
+        from ..configmanager.daemon import ConfigManager
 
-    def factory() -> Any:
-        daemon = ConfigManager(settings)
-        daemon.start()
-        holder["daemon"] = daemon
-        return create_node_app(daemon, settings.cluster_token)
+        return ConfigManager(settings)
 
-    def on_exit() -> None:
-        if "daemon" in holder:
-            holder["daemon"].stop()
-
-    serve_gunicorn(factory, settings.bind, on_exit=on_exit)
+    serve_node(make_daemon, settings.bind, settings.cluster_token)

@@ -106,19 +106,11 @@ def register(cli: click.Group) -> None:
 
 def serve(settings: Any) -> None:
     """Serve the daemon with gunicorn; the daemon is created and started in the worker."""
-    from ..node.admin import create_node_app, serve_gunicorn
-    from ..puller.daemon import PullerDaemon
+    from ..node.server import serve_node
 
-    holder: dict[str, PullerDaemon] = {}
+    def make_daemon() -> Any:
+        from ..puller.daemon import PullerDaemon
 
-    def factory() -> Any:
-        daemon = PullerDaemon(settings)
-        daemon.start()
-        holder["daemon"] = daemon
-        return create_node_app(daemon, settings.cluster_token)
+        return PullerDaemon(settings)
 
-    def on_exit() -> None:
-        if "daemon" in holder:
-            holder["daemon"].stop()
-
-    serve_gunicorn(factory, settings.bind, on_exit=on_exit)
+    serve_node(make_daemon, settings.bind, settings.cluster_token)

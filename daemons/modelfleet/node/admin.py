@@ -16,7 +16,6 @@ arbiter starts a new one and the daemon rebuilds its state from disk.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from flask import Blueprint, Flask, Response, jsonify, request
@@ -25,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from ..tokens import tokens_equal
 from .health import HealthFile, check_health
 
-__all__ = ["NodeDaemon", "create_node_app", "serve_gunicorn"]
+__all__ = ["NodeDaemon", "create_node_app", "json_error"]
 
 log = logging.getLogger(__name__)
 
@@ -96,39 +95,3 @@ def create_node_app(daemon: NodeDaemon, cluster_token: str | None) -> Flask:
         return json_error(405, f"method {request.method} not allowed on {request.path}")
 
     return app
-
-
-def serve_gunicorn(
-    app_factory: Callable[[], Flask],
-    bind: str,
-    *,
-    threads: int = 4,
-    graceful_timeout: int = 10,
-    on_exit: Callable[[], None] | None = None,
-) -> None:
-    """Run ``app_factory()`` under gunicorn with one worker (the daemon lives in it)."""
-    from gunicorn.app.base import BaseApplication
-
-    class _App(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            settings = {
-                "bind": bind,
-                "workers": 1,
-                "worker_class": "gthread",
-                "threads": threads,
-                "timeout": 60,
-                "graceful_timeout": graceful_timeout,
-                "accesslog": None,
-                "errorlog": "-",
-                "loglevel": "warning",
-                "proc_name": "modelfleet",
-            }
-            for key, value in settings.items():
-                self.cfg.set(key, value)
-            if on_exit is not None:
-                self.cfg.set("worker_exit", lambda _arbiter, _worker: on_exit())
-
-        def load(self) -> Flask:
-            return app_factory()
-
-    _App().run()
