@@ -73,13 +73,16 @@ def parse_version(value: object) -> int:
     return number
 
 
-def safe_join(base: str | os.PathLike[str], *parts: str) -> Path:
+def safe_join(base: str | os.PathLike[str], *parts: str, resolve: bool = True) -> Path:
     """Join ``parts`` under ``base`` and refuse any result outside ``base``.
 
-    Each part must be a single relative component or a relative path without ``..``; the
-    resolved result is checked again so symlinks cannot lead out either.
+    Each part must be a single relative component or a relative path without ``..``; with
+    ``resolve`` the result is resolved and checked again so symlinks cannot lead out either.
+    ``resolve=False`` is for directories the caller created itself and that can hold no
+    symlink (a fresh staging dir): the lexical checks alone then suffice, without one
+    ``lstat`` per path component.
     """
-    root = Path(base).resolve()
+    root = Path(base).resolve() if resolve else Path(base)
     candidate = root
     for part in parts:
         if not part or part.startswith("/") or "\x00" in part:
@@ -88,6 +91,8 @@ def safe_join(base: str | os.PathLike[str], *parts: str) -> Path:
         if any(p in ("", ".", "..") for p in pieces):
             raise InvalidName(f"invalid path component {part!r}")
         candidate = candidate.joinpath(*pieces)
+    if not resolve:
+        return candidate
     resolved = candidate.resolve()
     if resolved != root and root not in resolved.parents:
         raise InvalidName(f"path {candidate} escapes {root}")

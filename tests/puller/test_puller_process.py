@@ -150,8 +150,9 @@ def test_kill9_at_random_points_never_leaves_partial_version(
 ) -> None:
     store = open_store(puller.env["REMOTE_MODEL_DIRECTORY"])
     sources = {}
-    for i in range(5):
-        files = {f"variables/shard-{j:03d}": os.urandom(24 * 1024) for j in range(30)}
+    # Enough data that a pull lasts a while even on a fast disk: the kills must land mid-pull.
+    for i in range(8):
+        files = {f"variables/shard-{j:03d}": os.urandom(128 * 1024) for j in range(40)}
         files["saved_model.pb"] = os.urandom(4096)
         src = write_model(tmp_path / f"src{i}", files)
         publish(store, src, f"model{i}", workers=16)
@@ -171,9 +172,10 @@ def test_kill9_at_random_points_never_leaves_partial_version(
                 or _check_no_partial(local, sources) == len(sources)
             ),
             timeout=30,
+            interval=0.001,
             what="pull started",
         )
-        deadline = rng.uniform(0.0, 0.4)
+        deadline = rng.uniform(0.0, 0.05)
         with contextlib.suppress(subprocess.TimeoutExpired):  # the random kill point
             puller.proc.wait(timeout=deadline)  # type: ignore[union-attr]
         if staging.is_dir() and any(staging.iterdir()):

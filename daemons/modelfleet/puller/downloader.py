@@ -107,7 +107,7 @@ def pull_version(
         items = []
         for f in manifest.files:
             try:
-                dest = safe_join(staging, f.path)
+                dest = safe_join(staging, f.path, resolve=False)  # fresh, ours
             except InvalidName as exc:
                 raise PullError("manifest", f"{model}/{version}: {exc}") from None
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -115,20 +115,31 @@ def pull_version(
             items.append(FetchItem(f"{model}/{version}/{f.path}", dest, f.size, gen))
         if on_state:
             on_state("downloading")
+        expected = {item.dest: f for item, f in zip(items, manifest.files, strict=True)}
+        verdicts: dict[Path, str | None] = {}
+
+        def verify_now(item: FetchItem) -> None:
+            verdicts[item.dest] = _verify(item.dest, expected[item.dest], fsync)
+
         try:
-            store.fetch(items, workers=workers, slice_bytes=slice_bytes, progress=progress)
+            store.fetch(
+                items,
+                workers=workers,
+                slice_bytes=slice_bytes,
+                progress=progress,
+                on_item=verify_now,
+            )
         except StoreError as exc:
             raise PullError("remote", f"{model}/{version}: {exc}") from None
         if on_state:
             on_state("verifying")
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, os.cpu_count() or 1) * 2)) as pool:
-            results = list(
-                pool.map(
-                    lambda pf: _verify(pf[0].dest, pf[1], fsync),
-                    zip(items, manifest.files, strict=True),
-                )
-            )
-        bad = [r for r in results if r]
+        rest = [item for item in items if item.dest not in verdicts]
+        if rest:
+            with ThreadPoolExecutor(
+                max_workers=max(1, min(workers, os.cpu_count() or 1) * 2)
+            ) as pool:
+                list(pool.map(verify_now, rest))
+        bad = [verdicts[item.dest] for item in items if verdicts[item.dest]]
         if bad:
             raise PullError(
                 "checksum",

@@ -112,9 +112,13 @@ class RemoteStore(Protocol):
         workers: int = 8,
         slice_bytes: int = 32 << 20,
         progress: Callable[[int], None] | None = None,
+        on_item: Callable[[FetchItem], None] | None = None,
     ) -> None:
         """Download objects in parallel (large ones in slices); raises on the first failure.
 
-        Content is not verified here: the caller checks every file against the manifest.
+        Content is not verified here: the caller checks every file against the manifest. A
+        backend may call ``on_item(item)`` in its worker thread as soon as one item is
+        complete, so the caller can verify it while its bytes are still in the page cache;
+        items it was not called for are verified by the caller afterwards.
         """
         ...

@@ -234,7 +234,9 @@ class GCSStore:
         workers: int = 8,
         slice_bytes: int = 32 << 20,
         progress: Callable[[int], None] | None = None,
+        on_item: Callable[[FetchItem], None] | None = None,
     ) -> None:
+        # on_item is not called: transfer_manager reports whole batches; the caller verifies.
         from google.cloud.storage import transfer_manager
 
         small = [i for i in items if i.size <= slice_bytes]

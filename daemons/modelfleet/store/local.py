@@ -213,6 +213,7 @@ class LocalStore:
         workers: int = 8,
         slice_bytes: int = 32 << 20,
         progress: Callable[[int], None] | None = None,
+        on_item: Callable[[FetchItem], None] | None = None,
     ) -> None:
         def one(item: FetchItem) -> None:
             src = self._path(item.key)
@@ -222,6 +223,8 @@ class LocalStore:
                 raise NotFound(f"{self.url}/{item.key} does not exist") from None
             if progress:
                 progress(size)
+            if on_item:
+                on_item(item)
 
         self._count("download", len(items))
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
