@@ -71,9 +71,12 @@ def main() -> int:
         if only and path.stem not in only:
             continue
         started = time.monotonic()
-        print(f"== bench/{path.name}", flush=True)
         try:
-            got = load(path).run(quick=args.quick)
+            module = load(path)
+            if not hasattr(module, "run"):
+                continue  # a helper module (node simulator, fault proxy), not a benchmark
+            print(f"== bench/{path.name}", flush=True)
+            got = module.run(quick=args.quick)
         except Exception:
             traceback.print_exc()
             crashed.append(path.stem)

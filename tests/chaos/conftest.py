@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import requests
+from faultproxy import FaultProxy
 from helpers import free_port, port_open, wait_until
 
 from modelfleet.loadgen import run_load
@@ -34,8 +35,6 @@ from modelfleet.localfleet.fleet import Fleet, FleetSpec, NodeSpec
 from modelfleet.store import MANIFEST_NAME, open_store, publish
 from modelfleet.tfserving.client import TFServingClient
 from modelfleet.tfserving.errors import TFServingError
-
-from .faultproxy import FaultProxy
 
 pytestmark = pytest.mark.chaos
 

@@ -8,6 +8,8 @@ new behaviour at once, as they would when a load balancer in front of GCS change
 - ``reset``: accept, then close the connection with a TCP reset;
 - ``blackhole``: accept and never answer (clients hit their timeouts);
 - ``slow``: forward, but at most ``slow_bytes_per_s`` from the backend;
+- ``latency``: forward, each request delayed by ``latency_s`` (a far-away bucket: what real
+  GCS costs per request, which a local emulator does not);
 - ``flaky``: per connection, one of pass / error / reset / slow at random.
 """
 
@@ -22,7 +24,7 @@ import time
 
 __all__ = ["FaultProxy"]
 
-MODES = ("pass", "error", "reset", "blackhole", "slow", "flaky")
+MODES = ("pass", "error", "reset", "blackhole", "slow", "latency", "flaky")
 
 
 class FaultProxy:
@@ -30,6 +32,7 @@ class FaultProxy:
         self.backend = backend
         self.mode = "pass"
         self.slow_bytes_per_s = 64 * 1024
+        self.latency_s = 0.02
         self.connections = 0
         self._server = socket.create_server((host, 0))
         self.port = int(self._server.getsockname()[1])
@@ -107,15 +110,18 @@ class FaultProxy:
             return
         self._track(upstream)
         rate = self.slow_bytes_per_s if mode == "slow" else 0
-        threading.Thread(target=self._pipe, args=(client, upstream, 0), daemon=True).start()
+        delay = self.latency_s if mode == "latency" else 0.0
+        threading.Thread(target=self._pipe, args=(client, upstream, 0, delay), daemon=True).start()
         self._pipe(upstream, client, rate)
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, rate: int) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, rate: int, delay: float = 0) -> None:
         try:
             while True:
                 chunk = src.recv(16384 if not rate else max(1024, rate // 10))
                 if not chunk:
                     break
+                if delay:
+                    time.sleep(delay)
                 dst.sendall(chunk)
                 if rate:
                     time.sleep(len(chunk) / rate)
