@@ -60,7 +60,7 @@ lint: venv
 	  $(BIN)/ansible-lint --profile production --offline playbooks roles; fi
 
 pytest: venv tf system
-	$(BIN)/pytest -m "not molecule and not chaos" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not molecule" $(PYTEST_ARGS)
 
 molecule: venv system image
 	$(BIN)/pytest -m molecule $(PYTEST_ARGS)
