@@ -58,6 +58,7 @@ class FleetSpec:
     poll_interval: float = 10.0
     heartbeat_interval: float = 2.0
     devserver_mode: str = "auto"  # "no-tensorflow": load-only dev servers, light and fast
+    devserver_args: list[str] = field(default_factory=list)  # e.g. ["--load-delay", "1"]
 
     @classmethod
     def default(
@@ -271,7 +272,7 @@ class Fleet:
         config = str(base / "serving_config" / "models.config")
         tfserving = [*mf, "devserver", "run", "--host", node.address, "--port", str(TFSERVING_PORT)]
         tfserving += ["--rest_api_port", str(TFSERVING_REST_PORT), "--model_config_file", config]
-        tfserving += ["--mode", self.spec.devserver_mode]
+        tfserving += ["--mode", self.spec.devserver_mode, *self.spec.devserver_args]
         return {
             "tfserving": tfserving,
             "remote_model_puller": [
