@@ -84,9 +84,20 @@ def argument_spec(records: list[dict[str, Any]], role: str, existing: dict[str, 
         "options": options,
     }
     body = yaml.dump(
-        {"argument_specs": specs}, sort_keys=False, default_flow_style=False, width=100
+        {"argument_specs": specs},
+        Dumper=_IndentedDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=100,
     )
     return "---\n# Generated from defaults/main.yml by tests/ansible/role_docs.py --write\n" + body
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Indent list items under their key, as yamllint (ansible-lint) expects."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
 
 
 def _elements(default: Any) -> str:
