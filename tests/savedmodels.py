@@ -50,23 +50,9 @@ requires_tensorflow = pytest.mark.skipif(
 
 def build_linear(path: Path, slope: float = 2.0, intercept: float = 1.0) -> Path:
     """Write a SavedModel computing ``slope * x + intercept`` to ``path`` (in-process TF)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from modelfleet.localfleet.samplemodel import build_linear_model
 
-    class Linear(tf.Module):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.slope = tf.Variable(slope, dtype=tf.float32)
-            self.intercept = tf.Variable(intercept, dtype=tf.float32)
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
-        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-            return {"y": self.slope * x + self.intercept}
-
-    module = Linear()
-    path.mkdir(parents=True, exist_ok=True)
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
-    return path
+    return build_linear_model(path, slope, intercept)
 
 
 def build_broken(path: Path, kind: str = "garbage") -> Path:
@@ -113,10 +99,6 @@ def install_version(library: Path, model: str, dest_root: Path, name: str, versi
     target.parent.mkdir(parents=True, exist_ok=True)
     os.rename(staging, target)
     return target
-
-
-if __name__ == "__main__":
-    _build_library(Path(sys.argv[1]))
 
 
 class DevServerProcess:
@@ -192,3 +174,7 @@ class DevServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    _build_library(Path(sys.argv[1]))
