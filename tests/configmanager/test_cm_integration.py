@@ -103,8 +103,9 @@ def test_promote_quarantine_restart(fleet: dict) -> None:  # type: ignore[type-a
 
     try:
         # v1 published: y = 2x + 1
-        install_version(library, "linear_2x1", local, "lin", 1)
+        # As the puller does: desired.json names a version before the version lands.
         _desired(local, [1], [])
+        install_version(library, "linear_2x1", local, "lin", 1)
         wait_until(lambda: ready() and y() == [3.0], timeout=60, what="v1 AVAILABLE")
 
         # Promote v2 (y = 3x + 2) under a steady stream of Predict calls.
@@ -122,8 +123,8 @@ def test_promote_quarantine_restart(fleet: dict) -> None:  # type: ignore[type-a
         thread.start()
         try:
             wait_until(lambda: len(results) > 20, timeout=20, what="stream running")
-            install_version(library, "linear_3x2", local, "lin", 2)
             _desired(local, [2], [1])
+            install_version(library, "linear_3x2", local, "lin", 2)
             wait_until(
                 lambda: (
                     [(lv["version"], lv["state"]) for lv in models()["lin"]["loaded"]]
@@ -144,8 +145,8 @@ def test_promote_quarantine_restart(fleet: dict) -> None:  # type: ignore[type-a
         assert (local / "lin" / "1").is_dir()  # retention: kept for rollback
 
         # A broken v3 is quarantined; v2 keeps serving.
-        install_version(library, "broken_garbage", local, "lin", 3)
         _desired(local, [3], [2])
+        install_version(library, "broken_garbage", local, "lin", 3)
         wait_until(lambda: models()["lin"]["quarantined"], timeout=60, what="v3 quarantined")
         assert models()["lin"]["quarantined"][0]["version"] == 3
         assert y() == [5.0] and y(label="stable") == [5.0]
