@@ -163,3 +163,33 @@ class EnvReader:
         if not text or any(c in text for c in "/ \t\n:") or len(text) > 253:
             raise SettingsError(f"{name}={text!r} is not a valid hostname")
         return text
+
+    def positive(self, name: builtins.str, default: builtins.float) -> builtins.float:
+        """A number strictly greater than 0 (intervals, timeouts)."""
+        value = self.float(name, default, minimum=0.0)
+        if value <= 0:
+            raise SettingsError(f"{name}={value} must be greater than 0")
+        return value
+
+    def log_level(self, name: builtins.str = "MODELFLEET_LOG_LEVEL") -> builtins.str:
+        level = self.str(name, "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise SettingsError(f"{name}={level!r} is not a log level")
+        return level
+
+    def bind(self, name: builtins.str, default: builtins.str) -> tuple[builtins.str, builtins.int]:
+        """``HOST:PORT`` to listen on, as gunicorn wants it (IPv6 in brackets), and the port."""
+        host, port = self.hostport(name, default)
+        return (f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"), port
+
+    def token(self, name: builtins.str) -> builtins.str | None:
+        """The token in the 0600 file named by ``name``; None when ``name`` is unset."""
+        from .tokens import TokenError, read_token_file
+
+        path = self.str(name, "")
+        if not path:
+            return None
+        try:
+            return read_token_file(path)
+        except TokenError as exc:
+            raise SettingsError(f"{name}: {exc}") from None

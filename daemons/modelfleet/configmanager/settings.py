@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import EnvReader, SettingsError
-from ..tokens import TokenError, read_token_file
 
 __all__ = ["SERVICE", "ConfigManagerSettings"]
 
@@ -60,10 +59,7 @@ class ConfigManagerSettings:
             raise SettingsError(
                 f"MODELFLEET_TFSERVING_MODEL_BASE={model_base!r} must be an absolute path or URL"
             )
-        host, port = r.hostport("MODELFLEET_BIND", "0.0.0.0:8002")
-        level = r.str("MODELFLEET_LOG_LEVEL", "INFO").upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise SettingsError(f"MODELFLEET_LOG_LEVEL={level!r} is not a log level")
+        bind, port = r.bind("MODELFLEET_BIND", "0.0.0.0:8002")
         return cls(
             hostname=r.hostname(),
             local_dir=local_dir,
@@ -71,30 +67,14 @@ class ConfigManagerSettings:
             grpc_target=f"{ghost}:{gport}" if ":" not in ghost else f"[{ghost}]:{gport}",
             model_base=model_base.rstrip("/") or "/",
             state_dir=r.directory("MODELFLEET_STATE_DIR", "/app", create=True),
-            bind=f"{host}:{port}" if ":" not in host else f"[{host}]:{port}",
+            bind=bind,
             advertise_port=r.int("MODELFLEET_ADVERTISE_PORT", port, minimum=1),
             master_url=r.url("MODELFLEET_MASTER_URL"),
-            cluster_token=_token(r.str("MODELFLEET_CLUSTER_TOKEN_FILE", "")),
+            cluster_token=r.token("MODELFLEET_CLUSTER_TOKEN_FILE"),
             zone=r.zone("MODELFLEET_ZONE", "default"),
-            poll_interval=_positive(r, "MODELFLEET_POLL_INTERVAL", 10.0),
-            heartbeat_interval=_positive(r, "MODELFLEET_HEARTBEAT_INTERVAL", 10.0),
-            reload_timeout=_positive(r, "MODELFLEET_RELOAD_TIMEOUT", 300.0),
-            rpc_timeout=_positive(r, "MODELFLEET_TFSERVING_TIMEOUT", 5.0),
-            log_level=level,
+            poll_interval=r.positive("MODELFLEET_POLL_INTERVAL", 10.0),
+            heartbeat_interval=r.positive("MODELFLEET_HEARTBEAT_INTERVAL", 10.0),
+            reload_timeout=r.positive("MODELFLEET_RELOAD_TIMEOUT", 300.0),
+            rpc_timeout=r.positive("MODELFLEET_TFSERVING_TIMEOUT", 5.0),
+            log_level=r.log_level(),
         )
-
-
-def _token(path: str) -> str | None:
-    if not path:
-        return None
-    try:
-        return read_token_file(path)
-    except TokenError as exc:
-        raise SettingsError(f"MODELFLEET_CLUSTER_TOKEN_FILE: {exc}") from None
-
-
-def _positive(r: EnvReader, name: str, default: float) -> float:
-    value = r.float(name, default, minimum=0.0)
-    if value <= 0:
-        raise SettingsError(f"{name}={value} must be greater than 0")
-    return value

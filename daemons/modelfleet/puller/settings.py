@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import EnvReader, SettingsError
-from ..tokens import TokenError, read_token_file
 
 __all__ = ["PullerSettings"]
 
@@ -60,44 +59,24 @@ class PullerSettings:
         cloudsdk = r.str("CLOUDSDK_CONFIG", "")
         if cloudsdk and not Path(cloudsdk).is_dir():
             raise SettingsError(f"CLOUDSDK_CONFIG={cloudsdk!r} is not a directory")
-        host, port = r.hostport("MODELFLEET_BIND", "0.0.0.0:8001")
-        token_file = r.str("MODELFLEET_CLUSTER_TOKEN_FILE", "")
-        level = r.str("MODELFLEET_LOG_LEVEL", "INFO").upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise SettingsError(f"MODELFLEET_LOG_LEVEL={level!r} is not a log level")
+        bind, port = r.bind("MODELFLEET_BIND", "0.0.0.0:8001")
         return cls(
             hostname=r.hostname(),
             local_dir=local_dir,
             remote=remote.rstrip("/"),
             cloudsdk_config=cloudsdk,
             state_dir=r.directory("MODELFLEET_STATE_DIR", "/app", create=True),
-            bind=f"{host}:{port}" if ":" not in host else f"[{host}]:{port}",
+            bind=bind,
             advertise_port=r.int("MODELFLEET_ADVERTISE_PORT", port, minimum=1),
             master_url=r.url("MODELFLEET_MASTER_URL"),
-            cluster_token=_token(token_file),
+            cluster_token=r.token("MODELFLEET_CLUSTER_TOKEN_FILE"),
             zone=r.zone("MODELFLEET_ZONE", "default"),
-            poll_interval=_positive(r, "MODELFLEET_POLL_INTERVAL", 10.0),
-            heartbeat_interval=_positive(r, "MODELFLEET_HEARTBEAT_INTERVAL", 10.0),
-            log_level=level,
+            poll_interval=r.positive("MODELFLEET_POLL_INTERVAL", 10.0),
+            heartbeat_interval=r.positive("MODELFLEET_HEARTBEAT_INTERVAL", 10.0),
+            log_level=r.log_level(),
             retention=r.int("MODELFLEET_RETENTION", 1, minimum=0),
             disk_reserve_bytes=r.int("MODELFLEET_DISK_RESERVE_MB", 1024, minimum=0) << 20,
             download_workers=r.int("MODELFLEET_DOWNLOAD_WORKERS", 4, minimum=1),
             slice_bytes=r.int("MODELFLEET_SLICE_SIZE_MB", 32, minimum=1) << 20,
             fsync=r.bool("MODELFLEET_FSYNC", True),
         )
-
-
-def _token(path: str) -> str | None:
-    if not path:
-        return None
-    try:
-        return read_token_file(path)
-    except TokenError as exc:
-        raise SettingsError(f"MODELFLEET_CLUSTER_TOKEN_FILE: {exc}") from None
-
-
-def _positive(r: EnvReader, name: str, default: float) -> float:
-    value = r.float(name, default, minimum=0.0)
-    if value <= 0:
-        raise SettingsError(f"{name}={value} must be greater than 0")
-    return value
