@@ -125,15 +125,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     base_wait, base_other, _ = _split(base_tasks)
     fast_wait, fast_other, _ = _split(fast_tasks)
     top = sorted(base_tasks.items(), key=lambda kv: -kv[1])[:5]
-    print("rollout.yml wall time: defaults %.1fs, tuned ansible.cfg %.1fs" % (base, fast))
-    print(
-        "  defaults: %.1fs in fixed waits (TTL, drain, health gates), %.1fs in other tasks"
-        % (base_wait, base_other)
-    )
-    print(
-        "  tuned:    %.1fs in fixed waits (TTL, drain, health gates), %.1fs in other tasks"
-        % (fast_wait, fast_other)
-    )
+    print(f"rollout.yml wall time: defaults {base:.1f}s, tuned ansible.cfg {fast:.1f}s")
+    for label, wait, other in (
+        ("defaults", base_wait, base_other),
+        ("tuned", fast_wait, fast_other),
+    ):
+        print(
+            f"  {label}: {wait:.1f}s in fixed waits (TTL, drain, health gates), "
+            f"{other:.1f}s in other tasks (module round trips)"
+        )
     print("  slowest tasks with defaults: " + ", ".join(f"{n} {s:.1f}s" for n, s in top))
     ratio = fast / base if base else None
     other_ratio = fast_other / base_other if base_other else None
