@@ -10,11 +10,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: help venv tf system image demo test lint pytest molecule bench chaos protos fmt clean
+.PHONY: help venv tf system image demo test test-fast soak lint pytest molecule bench chaos protos fmt clean
 
 help:
 	@echo "make demo      local fleet on loopback: master + 3 nodes, publish, predict, promote"
 	@echo "make test      the whole test suite (lint, pytest, molecule) - what CI runs"
+	@echo "make test-fast the in-process tier (about a minute): ruff + pytest without processes"
+	@echo "make soak      long property runs (model-based fleet test with many more examples)"
 	@echo "make bench     every benchmark, one table + bench/results.json"
 	@echo "make chaos     the chaos suite on a local fleet"
 	@echo "make lint      ruff, mypy, ansible-lint, syntax checks"
@@ -60,18 +62,28 @@ lint: venv
 	  $(BIN)/ansible-lint --profile production --offline playbooks roles; fi
 
 pytest: venv tf system
-	$(BIN)/pytest -m "not molecule" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not (molecule or soak)" $(PYTEST_ARGS)
 
 molecule: venv system image
 	$(BIN)/pytest -m molecule $(PYTEST_ARGS)
 
 test: lint pytest molecule
 
+# The inner loop: in-process tests only (no TensorFlow, no daemons, no podman), about a minute.
+FAST_MARKERS := not (molecule or chaos or slow or tensorflow or soak)
+test-fast: venv
+	$(BIN)/ruff check daemons tests bench
+	$(BIN)/pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+
+# Long runs behind their own target (CI does not run them): more examples, longer sequences.
+soak: venv tf
+	MODELFLEET_SOAK=1 $(BIN)/pytest -m soak $(PYTEST_ARGS)
+
 demo: venv tf
 	$(BIN)/modelfleet localfleet demo
 
 bench: venv tf
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.run_all
 
 chaos: venv tf
 	$(BIN)/pytest -m chaos $(PYTEST_ARGS)

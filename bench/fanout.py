@@ -1,7 +1,7 @@
 """Benchmark: cluster status across 1,000 simulated nodes, fan-out vs a sequential loop.
 
 A real master (``modelfleet master run`` → gunicorn, one worker) with 1,000 hosts registered
-(puller + config manager each = 2,000 daemons), simulated on loopback (``bench/nodesim.py``,
+(puller + config manager each = 2,000 daemons), simulated on loopback (``tests/support/nodesim.py``,
 one asyncio loop, each host on its own 127.0.x.y) answering after ~50 ms.
 
 - ``status_fanout_seconds``: wall time of ``GET /api/v1/cluster/status?fresh=true`` (2,000
@@ -28,11 +28,8 @@ from typing import Any
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from helpers import make_token_file, port_open, wait_until
-from nodesim import NodeSim, free_port
+from tests.support.helpers import make_token_file, port_open, wait_until
+from tests.support.nodesim import NodeSim, free_port
 
 DELAY = 0.05
 

@@ -6,7 +6,7 @@ samples every process of the group from /proc over an idle window: RSS summed (g
 arbiter + worker) and per process, and CPU time / wall time. The baseline, measured in the
 same run, is a bare Python interpreter sleeping: the floor any Python daemon pays.
 
-    python bench/footprint.py [--quick]
+    python -m bench.footprint [--quick]
 """
 
 from __future__ import annotations

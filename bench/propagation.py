@@ -7,7 +7,7 @@ at most 1.2x the time one node takes. Both figures come from this run: a 1-node 
 production poll interval, 10 s). Dev servers run in load-only mode (``--mode
 no-tensorflow``) so the figure is the control plane's, not TensorFlow's load time.
 
-    python bench/propagation.py [--quick]
+    python -m bench.propagation [--quick]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ emulator: the puller (parallel files, sliced large objects, crc32c verification,
 install) against a sequential ``download_to_filename`` loop — what KServe's GCS agent
 does. (c) the local-directory backend against ``cp -r`` of the same tree.
 
-    python bench/pull.py [--quick]
+    python -m bench.pull [--quick]
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", ImportWarning)
     import google.api_core.exceptions  # noqa: F401
 
-from faultproxy import FaultProxy
-
 from modelfleet.puller.downloader import pull_version
 from modelfleet.puller.localdir import LocalModels
 from modelfleet.store import open_store, publish, read_manifest
+from tests.support.faultproxy import FaultProxy
 
 MiB = 1 << 20
 

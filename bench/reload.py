@@ -8,7 +8,7 @@ server loading the same version when told directly with one HandleReloadConfigRe
 direct reload of the same config. Both in the same run, against the same in-process dev
 server (real TensorFlow when installed, else the no-TF mode).
 
-    python bench/reload.py [--quick]
+    python -m bench.reload [--quick]
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from modelfleet.atomic import atomic_write_json
 from modelfleet.configmanager import ConfigManager, ConfigManagerSettings
@@ -44,7 +42,7 @@ def _model_source(work: Path) -> tuple[Path, str]:
         (src / "saved_model.pb").write_bytes(b"x" * 4096)
         return src, "no-tensorflow"
     try:
-        from savedmodels import build_linear, tensorflow_available
+        from tests.support.savedmodels import build_linear, tensorflow_available
 
         if tensorflow_available():
             build_linear(src)

@@ -4,7 +4,7 @@ The baseline is what TF Serving does when pointed at gs:// directly: one listing
 per poll. The puller's idle pass is one metadata read of desired.json, whatever the number
 of models; the figure is read from its own ``modelfleet_puller_remote_requests_total``.
 
-    python bench/remote_requests.py [--quick]
+    python -m bench.remote_requests [--quick]
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pull import emulator, new_bucket
-
+from bench.pull import emulator, new_bucket
 from modelfleet.puller import PullerDaemon, PullerSettings
 from modelfleet.store import open_store, publish
 

@@ -14,7 +14,7 @@ warmed by one run, forks 25, fast internal poll; ssh pipelining/ControlPersist d
 the podman connection). ``profile_tasks`` timings split each run into fixed waits (DNS TTL
 pauses, drained-connection waits, health-gate polls) and per-task module overhead.
 
-    python bench/rollout.py [--quick]
+    python -m bench.rollout [--quick]
 """
 
 from __future__ import annotations

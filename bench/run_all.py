@@ -4,7 +4,7 @@ Each ``bench/<name>.py`` exposes ``run(quick: bool = False) -> list[dict]``; a r
 ``name, value, unit, baseline, ratio, goal, pass``. The baseline is measured in the same run
 (machines here are noisy), so the ratio is the figure to read, not the absolute value.
 
-    python bench/run_all.py [--quick] [--only pull,fanout]
+    python -m bench.run_all [--quick] [--only pull,fanout]   (from the repository root)
 
 Exit code: 0 when every benchmark ran (whatever pass says), 1 when one crashed. Goals are
 reported, not enforced: a slow CI machine must not fail the build on a timing.
@@ -13,9 +13,8 @@ reported, not enforced: a slow CI machine must not fail the build on a timing.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -32,12 +31,7 @@ def discover() -> list[Path]:
 
 
 def load(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(HERE))
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"bench.{path.stem}")
 
 
 def fmt(value: Any) -> str:

@@ -19,10 +19,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))  # nodesim, faultproxy
-
-from helpers import free_port, make_token_file, port_open, wait_until
+from tests.support.helpers import free_port, make_token_file, port_open, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 

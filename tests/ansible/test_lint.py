@@ -41,6 +41,7 @@ def test_playbook_syntax(playbook: str, inventory: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_ansible_lint_production_profile() -> None:
     result = _run(
         [

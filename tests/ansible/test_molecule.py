@@ -1,11 +1,13 @@
 """The molecule scenarios on podman systemd hosts (``make molecule`` runs ``pytest -m molecule``).
 
-One scenario at a time (they share host names and the 2-core CI machine). Each prints its wall
+One scenario at a time, machine-wide (they share host names, a podman network and the 2-core
+CI machine): each run holds ``/tmp/modelfleet-molecule.lock``. Each prints its wall
 time; both together take about 15-20 minutes here.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -46,7 +48,10 @@ def test_scenario(scenario: str) -> None:
     started = time.monotonic()
     log = REPO / ".cache" / f"molecule-{scenario}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
+    # Scenarios use fixed host names and one podman network: one run per machine at a time,
+    # whichever checkout starts it.
+    with open("/tmp/modelfleet-molecule.lock", "w") as lock, open(log, "w") as out:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         result = subprocess.run(
             [str(BIN / "molecule"), "test", "-s", scenario],
             cwd=REPO,

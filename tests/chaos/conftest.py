@@ -26,8 +26,6 @@ from typing import Any
 
 import pytest
 import requests
-from faultproxy import FaultProxy
-from helpers import free_port, port_open, wait_until
 
 from modelfleet.loadgen import run_load
 from modelfleet.loadgen.predictor import Predictor
@@ -35,6 +33,8 @@ from modelfleet.localfleet.fleet import Fleet, FleetSpec, NodeSpec
 from modelfleet.store import MANIFEST_NAME, open_store, publish
 from modelfleet.tfserving.client import TFServingClient
 from modelfleet.tfserving.errors import TFServingError
+from tests.support.faultproxy import FaultProxy
+from tests.support.helpers import free_port, port_open, wait_until
 
 pytestmark = pytest.mark.chaos
 

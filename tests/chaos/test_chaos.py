@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import wait_until
 
 from modelfleet.store import publish
+from tests.support.helpers import wait_until
 
 from .conftest import MODEL, ChaosFleet, SteadyLoad
 

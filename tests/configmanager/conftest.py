@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from savedmodels import model_library
+
+from tests.support.savedmodels import model_library
 
 
 @pytest.fixture(scope="session")

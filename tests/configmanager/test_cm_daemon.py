@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import free_port
 
 from modelfleet.atomic import atomic_write_json
 from modelfleet.configmanager import ConfigManager, ConfigManagerSettings
@@ -19,6 +18,7 @@ from modelfleet.devserver import DevServer, FileLoader
 from modelfleet.node.admin import create_node_app
 from modelfleet.settings import SettingsError
 from modelfleet.tfserving import TFServingClient, parse_config
+from tests.support.helpers import free_port
 
 
 def _version(local: Path, model: str, version: int, content: bytes = b"pb") -> None:

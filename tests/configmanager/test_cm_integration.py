@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import free_port, wait_until
-from savedmodels import DevServerProcess, install_version, requires_tensorflow
 
 from modelfleet.atomic import atomic_write_json
 from modelfleet.tfserving import TFServingClient, TFServingError, tensor_to_list
+from tests.support.helpers import free_port, wait_until
+from tests.support.savedmodels import DevServerProcess, install_version, requires_tensorflow
 
 pytestmark = [pytest.mark.tensorflow, requires_tensorflow]
 

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from helpers import free_port
-from savedmodels import DevServerProcess, install_version, requires_tensorflow
 
 from modelfleet.tfserving import (
     ModelEntry,
@@ -21,6 +19,8 @@ from modelfleet.tfserving import (
     render_config,
     tensor_to_list,
 )
+from tests.support.helpers import free_port
+from tests.support.savedmodels import DevServerProcess, install_version, requires_tensorflow
 
 pytestmark = [pytest.mark.tensorflow, requires_tensorflow]
 

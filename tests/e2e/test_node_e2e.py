@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import free_port, wait_until
 
 from modelfleet.loadgen import run_load
 from modelfleet.loadgen.predictor import Predictor
 from modelfleet.localfleet.fleet import Fleet, FleetSpec
 from modelfleet.store import open_store, publish
 from modelfleet.tfserving import TFServingClient, tensor_to_list
+from tests.support.helpers import free_port, wait_until
 
 pytestmark = pytest.mark.tensorflow
 MODEL = "linear"

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from flask import Blueprint, jsonify
-from helpers import free_port, wait_until
 from prometheus_client import CollectorRegistry, Counter
 
 from modelfleet.cli import cli
 from modelfleet.node.admin import create_node_app
 from modelfleet.node.health import HealthFile, check_health
 from modelfleet.node.registration import Registrar
+from tests.support.helpers import free_port, wait_until
 
 
 class Clock:

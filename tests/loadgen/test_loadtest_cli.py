@@ -9,8 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import free_port
-from savedmodels import DevServerProcess, install_version, model_library, requires_tensorflow
+
+from tests.support.helpers import free_port
+from tests.support.savedmodels import (
+    DevServerProcess,
+    install_version,
+    model_library,
+    requires_tensorflow,
+)
+
+# Real processes (gunicorn, dev servers, browsers): kept out of `make test-fast`.
+pytestmark = pytest.mark.slow
 
 MODELFLEET = [sys.executable, "-m", "modelfleet"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,11 @@ from flask.testing import FlaskClient
 from modelfleet.master import MasterSettings, create_app
 from modelfleet.master.remote import RemoteState
 from modelfleet.store.local import LocalStore
+from tests.support.helpers import make_token_file
+from tests.support.nodesim import NodeSim
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "bench"))
-sys.path.insert(0, str(REPO / "tests"))
 
-from helpers import make_token_file  # noqa: E402
-from nodesim import NodeSim  # noqa: E402
 
 MODEL = "half_plus_two"
 

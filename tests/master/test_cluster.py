@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from nodesim import NodeSim, SimHost, free_port
 
 from modelfleet.master.fanout import Call, FanOut
+from tests.support.nodesim import NodeSim, SimHost, free_port
 
 from .conftest import MODEL, register
 

@@ -10,15 +10,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
-from helpers import make_token_file, wait_until
-from nodesim import free_port
 
 from modelfleet.store import LocalStore
 from modelfleet.store import publish as st_publish
+from tests.support.helpers import make_token_file, wait_until
+from tests.support.nodesim import free_port
 
 from .conftest import MODEL
 from .test_live import LiveMaster
+
+# Real processes (gunicorn, dev servers, browsers): kept out of `make test-fast`.
+pytestmark = pytest.mark.slow
 
 EXE = str(Path(sys.executable).parent / "modelfleet")
 

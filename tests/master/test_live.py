@@ -15,12 +15,15 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from helpers import make_token_file, port_open, wait_until
-from nodesim import NodeSim, SimHost, free_port
 
 from modelfleet.cli import cli
+from tests.support.helpers import make_token_file, port_open, wait_until
+from tests.support.nodesim import NodeSim, SimHost, free_port
 
 from .conftest import MODEL
+
+# Real processes (gunicorn, dev servers, browsers): kept out of `make test-fast`.
+pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from nodesim import NodeSim, free_port
 
 from modelfleet.master import MasterSettings, create_app
 from modelfleet.master.remote import RemoteState
 from modelfleet.store.local import LocalStore
+from tests.support.nodesim import NodeSim, free_port
 
 from .conftest import MODEL, publish, register
 

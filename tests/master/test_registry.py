@@ -206,7 +206,11 @@ def test_tokens_never_logged(
 
 
 def test_maintenance_answer_in_registration(client: FlaskClient, auth: dict, sim) -> None:  # type: ignore[no-untyped-def]
-    host = sim.add_host(0, 0 or __import__("nodesim").free_port("127.0.1.2"), zone="zone1")
+    host = sim.add_host(
+        0,
+        0 or __import__("tests.support.nodesim", fromlist=["free_port"]).free_port("127.0.1.2"),
+        zone="zone1",
+    )
     client.post(
         "/api/v1/maintenance", json={"zone": "zone1", "enabled": True}, headers=auth["admin"]
     )

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "store"))
 
 with warnings.catch_warnings():  # see tests/store/conftest.py
     warnings.simplefilter("ignore", ImportWarning)

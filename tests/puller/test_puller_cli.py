@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from storeutil import write_model
 
 from modelfleet.cli import cli
+from tests.support.storeutil import write_model
 
 
 @pytest.fixture

@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import free_port, wait_until
-from storeutil import tree_bytes, write_model
 
 from modelfleet.store import MANIFEST_NAME, open_store, publish
+from tests.support.helpers import free_port, wait_until
+from tests.support.storeutil import tree_bytes, write_model
+
+# Real processes (gunicorn, dev servers, browsers): kept out of `make test-fast`.
+pytestmark = pytest.mark.slow
 
 MODELFLEET = str(Path(sys.executable).parent / "modelfleet")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import free_port, wait_until
-from storeutil import tree_bytes, write_model
 
 from modelfleet.node.admin import create_node_app
 from modelfleet.store import MANIFEST_NAME, open_store, publish, update_desired
+from tests.support.helpers import free_port, wait_until
+from tests.support.storeutil import tree_bytes, write_model
 
 
 @pytest.fixture(params=["local", "gcs"])

@@ -4,9 +4,9 @@ import warnings
 from pathlib import Path
 
 import pytest
-from storeutil import make_store
 
 from modelfleet.store import RemoteStore
+from tests.support.storeutil import make_store
 
 # google-api-core warns once, at import, that grpcio-status is missing (we use no gRPC to
 # GCS); import it here so the project's warnings-as-errors does not trip on it.

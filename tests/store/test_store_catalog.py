@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storeutil import tree_bytes, write_model
 
 from modelfleet.names import InvalidName
 from modelfleet.store import (
@@ -31,6 +30,7 @@ from modelfleet.store import (
     update_desired,
     write_desired,
 )
+from tests.support.storeutil import tree_bytes, write_model
 
 
 def test_publish_then_catalog(store, tmp_path: Path) -> None:

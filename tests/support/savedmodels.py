@@ -9,7 +9,7 @@
   in a *subprocess*, so the pytest process itself never imports TensorFlow (600 MB) and
   every test copies versions from it with :func:`install_version`.
 
-Run as a script to build the library: ``python tests/savedmodels.py OUTDIR``.
+Run as a script to build the library: ``python -m tests.support.savedmodels OUTDIR``.
 """
 
 from __future__ import annotations
