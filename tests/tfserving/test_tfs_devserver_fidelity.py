@@ -171,3 +171,47 @@ def test_max_connection_age_sends_clients_a_goaway(tmp_path: Path) -> None:
     finally:
         channel.close()
         server.stop()
+
+
+@pytest.mark.slow
+def test_probe_and_wait_idle_commands(tmp_path: Path) -> None:
+    """The healthcheck (`modelfleet tfserving probe`) and the drain gate (`wait-idle`)."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "modelfleet", "tfserving", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    dead = run("probe", "--target", f"127.0.0.1:{free_port()}", "--timeout", "1")
+    assert dead.returncode == 1 and "NOT ANSWERING" in dead.stdout
+    config = tmp_path / "models.config"
+    config.write_text("model_config_list {\n}\n")
+    (tmp_path / "monitoring.config").write_text(MONITORING)
+    rest = free_port()
+    server = DevServerProcess(
+        free_port(),
+        config,
+        mode="no-tensorflow",
+        rest_port=rest,
+        extra=["--monitoring_config_file", str(tmp_path / "monitoring.config")],
+    ).start()
+    try:
+        alive = run("probe", "--target", server.target)
+        assert alive.returncode == 0 and "alive" in alive.stdout
+        url = f"http://127.0.0.1:{rest}/monitoring/prometheus/metrics"
+        wait_until(lambda: requests.get(url, timeout=2).ok, 30, what="metrics page")
+        idle = run("wait-idle", "--url", url, "--quiet", "1", "--timeout", "20", "--json")
+        assert idle.returncode == 0, idle.stdout + idle.stderr
+        assert '"idle": true' in idle.stdout
+    finally:
+        server.stop()
+    gone = run("wait-idle", "--url", url, "--quiet", "1", "--timeout", "2")
+    assert gone.returncode == 1 and "NOT idle" in gone.stdout  # unreadable is never idle
+    bad = run("wait-idle", "--url", "file:///etc/passwd")
+    assert bad.returncode == 2

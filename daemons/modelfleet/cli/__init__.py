@@ -28,6 +28,7 @@ _AREAS = (
     "operator",
     "localfleet",
     "loadtest",
+    "tfserving",
 )
 
 
