@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from modelfleet.desired import ModelEntry, read_remote, write_remote
 from modelfleet.store import RemoteStore, open_store
 
 
@@ -39,3 +42,17 @@ def make_store(kind: str, tmp_path: Path, gcs_bucket_url: str | None = None) -> 
         return open_store(str(root))
     assert gcs_bucket_url
     return open_store(gcs_bucket_url + "/models")
+
+
+def set_desired(store: RemoteStore, model: str, **fields: Any) -> int:
+    """Set fields of one model's desired entry directly in the bucket (a test's shortcut
+    around the edits; the document is still validated and generation-checked)."""
+    current = read_remote(store)
+    state = current.state_or_empty
+    entry = replace(state.entry(model) or ModelEntry(), **fields)
+    return write_remote(
+        store,
+        state.with_entry(model, entry),
+        if_generation_match=current.generation,
+        updated_by="test",
+    )
