@@ -31,6 +31,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from ..atomic import write_if_changed
+from ..localdir import DesiredState, LocalModelDir
 from ..logsetup import kv
 from ..node.health import HealthFile
 from ..node.inotify import DirWatcher
@@ -38,7 +39,6 @@ from ..node.registration import Registrar
 from ..tfserving.client import TFServingClient, VersionStatus
 from ..tfserving.config import ConfigError, ModelEntry, parse_config, render_config
 from ..tfserving.errors import TFServingError
-from .local import DesiredState, LocalDir
 from .metrics import ConfigManagerMetrics
 from .plan import Served, compute_target, transition_steps
 from .quarantine import Quarantine
@@ -72,7 +72,7 @@ class ConfigManager:
         self.client = client or TFServingClient(
             settings.grpc_target, timeout=settings.rpc_timeout, connect_timeout=0.6
         )
-        self.local = LocalDir(settings.local_dir)
+        self.local = LocalModelDir(settings.local_dir)
         self.metrics = ConfigManagerMetrics()
         self.registry = self.metrics.registry
         self.health = HealthFile(settings.state_dir, SERVICE)

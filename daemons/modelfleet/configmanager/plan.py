@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from .local import DesiredModel
+from ..localdir import DesiredModel
 
 __all__ = ["Served", "compute_target", "transition_steps"]
 

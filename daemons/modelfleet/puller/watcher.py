@@ -9,9 +9,9 @@ manager. Keeping them pure makes the reconcile rules easy to test exhaustively.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..store.desired import served_versions
+from ..desired import DesiredState, served_versions
+from ..localdir import DesiredModel
 
 __all__ = [
     "AddOp",
@@ -37,20 +37,20 @@ class AddOp:
     version: int
 
 
-def targets_from_desired(doc: dict[str, Any]) -> tuple[dict[str, ModelTarget], list[str]]:
-    """Targets from a checked remote document (see ``store.desired.read_desired``).
+def targets_from_desired(state: DesiredState) -> tuple[dict[str, ModelTarget], list[str]]:
+    """Targets from the checked remote document (:func:`modelfleet.desired.read_remote`).
 
     Retired models and models with nothing to serve are left out, which tells the config
     manager to unload them. Labels pointing outside the served set are dropped and reported.
     """
     targets: dict[str, ModelTarget] = {}
     problems: list[str] = []
-    for name, entry in sorted(doc.get("models", {}).items()):
+    for name, entry in sorted(state.models.items()):
         versions = served_versions(entry)
         if not versions:
             continue
         labels = {}
-        for label, version in sorted(entry.get("labels", {}).items()):
+        for label, version in sorted(entry.labels.items()):
             if version in versions:
                 labels[label] = version
             else:
@@ -75,20 +75,20 @@ def diff(targets: dict[str, ModelTarget], present: dict[str, list[int]]) -> list
 
 def local_desired_models(
     targets: dict[str, ModelTarget], present: dict[str, list[int]], retention: int
-) -> dict[str, dict[str, Any]]:
-    """The ``models`` of LOCAL/.modelfleet/desired.json.
+) -> dict[str, DesiredModel]:
+    """The ``models`` of the local desired document (:class:`~modelfleet.localdir.LocalDesired`).
 
     ``keep`` holds the newest ``retention`` installed versions that are not served, so a
     rollback finds its version already on disk; everything else of the model may be freed
     by the config manager.
     """
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, DesiredModel] = {}
     for model, target in sorted(targets.items()):
         served = set(target.versions)
         spare = sorted((v for v in present.get(model, ()) if v not in served), reverse=True)
-        out[model] = {
-            "versions": sorted(served),
-            "labels": dict(sorted(target.labels.items())),
-            "keep": sorted(spare[:retention]) if retention > 0 else [],
-        }
+        out[model] = DesiredModel(
+            versions=tuple(sorted(served)),
+            labels=tuple(sorted(target.labels.items())),
+            keep=tuple(sorted(spare[:retention])) if retention > 0 else (),
+        )
     return out
