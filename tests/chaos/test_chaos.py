@@ -373,7 +373,7 @@ def test_9_planned_zone_drain_and_undrain(chaos: ChaosFleet) -> None:
     assert drain.ok, {n: r.describe() for n, r in drain.idle.items()}
     assert drain.stopped == [n.name for n in drained]
     assert during[zone] == 0.0, during  # nothing reached the zone while it was out
-    assert entry["failed"] == 0, entry["outcomes"]
+    assert entry["failed"] == 0 and entry["dropped"] == 0, entry["outcomes"]
     assert rebalanced_after is not None, after
     assert rebalanced_after <= age * 1.1 + grace + 1.0, entry
     assert all(abs(share - even) <= 0.25 * even for share in after.values()), after
