@@ -28,8 +28,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", ImportWarning)
     import google.api_core.exceptions  # noqa: F401
 
+from modelfleet.localdir import LocalModelDir
 from modelfleet.puller.downloader import pull_version
-from modelfleet.puller.localdir import LocalModels
 from modelfleet.store import open_store, publish, read_manifest
 from tests.support.faultproxy import FaultProxy
 
@@ -99,7 +99,7 @@ def puller_pull(url: str, model: str, version: int, work: Path, workers: int = 4
     """Seconds for the puller's whole path: manifest, listing, fetch, verify, install."""
     local_root = Path(tempfile.mkdtemp(dir=work))
     store = open_store(url)
-    local = LocalModels(local_root)
+    local = LocalModelDir(local_root)
     local.prepare()
     start = time.perf_counter()
     manifest, _ = read_manifest(store, model, version)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,20 +11,18 @@ import pytest
 
 from modelfleet.atomic import atomic_write_json
 from modelfleet.configmanager import ConfigManager, ConfigManagerSettings
-from modelfleet.configmanager.local import parse_desired
 from modelfleet.configmanager.plan import compute_target, transition_steps
 from modelfleet.devserver import DevServer, FileLoader
+from modelfleet.localdir import parse_desired
 from modelfleet.node.admin import create_node_app
 from modelfleet.settings import SettingsError
 from modelfleet.tfserving import TFServingClient, parse_config
 from tests.support.helpers import free_port
+from tests.support.storeutil import install_local
 
 
 def _version(local: Path, model: str, version: int, content: bytes = b"pb") -> None:
-    staging = local / model / f".{version}.tmp"
-    staging.mkdir(parents=True)
-    (staging / "saved_model.pb").write_bytes(content)
-    os.rename(staging, local / model / str(version))
+    install_local(local, model, version, {"saved_model.pb": content})
 
 
 def _desired(local: Path, models: dict[str, dict[str, object]]) -> None:

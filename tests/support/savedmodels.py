@@ -91,14 +91,10 @@ def model_library(cache_dir: Path) -> Path:
 
 
 def install_version(library: Path, model: str, dest_root: Path, name: str, version: int) -> Path:
-    """Copy library model ``model`` to ``dest_root/name/version`` atomically (rename)."""
-    target = dest_root / name / str(version)
-    staging = dest_root / name / f".{version}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(library / model, staging)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(staging, target)
-    return target
+    """Install library model ``model`` as ``dest_root/name/version``, as the puller does."""
+    from tests.support.storeutil import install_local
+
+    return install_local(dest_root, name, version, library / model)
 
 
 class DevServerProcess:

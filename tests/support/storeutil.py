@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-from modelfleet.store import RemoteStore, open_store
+from modelfleet.localdir import LocalModelDir
+from modelfleet.store import RemoteStore, manifest_from_dir, open_store
 
 
 def write_model(root: Path, files: dict[str, bytes] | None = None, seed: int = 0) -> Path:
@@ -39,3 +41,21 @@ def make_store(kind: str, tmp_path: Path, gcs_bucket_url: str | None = None) -> 
         return open_store(str(root))
     assert gcs_bucket_url
     return open_store(gcs_bucket_url + "/models")
+
+
+def install_local(
+    local_root: Path, model: str, version: int, files: dict[str, bytes] | Path
+) -> Path:
+    """Install a version into a LOCAL_MODEL_DIRECTORY exactly as the puller does.
+
+    ``files`` is a tree to copy or a mapping of relative path to content. The version gets
+    its verified manifest and lands with one rename, so it counts as installed.
+    """
+    local = LocalModelDir(local_root)
+    staging = local.new_staging(model, version)
+    if isinstance(files, Path):
+        shutil.copytree(files, staging, dirs_exist_ok=True)
+    else:
+        write_model(staging, files)
+    manifest = manifest_from_dir(staging, model, version, "tests")
+    return local.install(staging, manifest, fsync=False)

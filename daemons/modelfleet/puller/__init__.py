@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .daemon import PullerDaemon
     from .downloader import PullError, pull_version
-    from .localdir import LocalModels
     from .metrics import PullerMetrics
     from .settings import SERVICE, PullerSettings
 
@@ -20,7 +19,6 @@ _WHERE = {
     "PullerDaemon": "daemon",
     "PullError": "downloader",
     "pull_version": "downloader",
-    "LocalModels": "localdir",
     "PullerMetrics": "metrics",
     "SERVICE": "settings",
     "PullerSettings": "settings",
@@ -28,7 +26,6 @@ _WHERE = {
 
 __all__ = [
     "SERVICE",
-    "LocalModels",
     "PullError",
     "PullerDaemon",
     "PullerMetrics",

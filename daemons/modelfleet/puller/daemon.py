@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from ..localdir import DesiredModel, LocalDesired, LocalModelDir
 from ..logsetup import kv
 from ..node.health import HealthFile
 from ..node.registration import Registrar
@@ -28,7 +29,6 @@ from ..store.catalog import complete_versions, open_store, read_manifest
 from ..store.desired import DESIRED_KEY, InvalidDesired, read_desired
 from ..store.manifest import InvalidManifest, Manifest
 from .downloader import PullError, pull_version
-from .localdir import LocalModels
 from .metrics import PullerMetrics
 from .settings import SERVICE, PullerSettings
 from .watcher import (
@@ -87,7 +87,7 @@ class PullerDaemon:
             cloudsdk_config=settings.cloudsdk_config or None,
             on_request=self.metrics.count_request,
         )
-        self.local = LocalModels(settings.local_dir)
+        self.local = LocalModelDir(settings.local_dir)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -105,8 +105,7 @@ class PullerDaemon:
         self.pulls: dict[AddOp, _Pull] = {}
         self.manifests: dict[AddOp, Manifest] = {}
         self.last_sync: dict[str, Any] = {"at": None, "ok": None, "error": "", "generation": None}
-        self.desired_models: dict[str, Any] = {}
-        self._written: tuple[Any, ...] | None = None
+        self.desired_models: dict[str, DesiredModel] = {}
 
     # -- NodeDaemon protocol -------------------------------------------------------------
 
@@ -117,8 +116,8 @@ class PullerDaemon:
         for problem in local_problems:
             log.warning("local directory problem", extra=kv(problem=problem))
         previous = self.local.read_desired()
-        if previous:
-            self.desired_models = previous.get("models", {})
+        if previous.models is not None:
+            self.desired_models = previous.models
         self._update_gauges()
 
     def start(self) -> None:
@@ -227,6 +226,8 @@ class PullerDaemon:
             return
         if self.targets is None:
             return
+        # What is installed comes from the disk every pass: the config manager deletes.
+        self.present, _ = self.local.scan()
         ops = diff(self.targets, self.present)
         wanted = set(ops)
         for op in list(self.failures):
@@ -366,29 +367,7 @@ class PullerDaemon:
         if self.targets is None:
             return
         models = local_desired_models(self.targets, self.present, self.settings.retention)
-        key = (self.store.url, self.generation, models)
-        if key == self._written:
-            return
-        existing = self.local.read_desired()
-        if (
-            existing
-            and existing.get("models") == models
-            and existing.get("source_generation") == self.generation
-            and existing.get("source") == self.store.url
-        ):
-            self._written = key
-            self.desired_models = models
-            return
-        self.local.write_desired(
-            {
-                "schema": 1,
-                "generated_at": _now_iso(),
-                "source": self.store.url,
-                "source_generation": self.generation,
-                "models": models,
-            }
-        )
-        self._written = key
+        self.local.write_desired(LocalDesired(models, self.store.url, self.generation))
         self.desired_models = models
 
     def _update_gauges(self) -> None:
@@ -436,8 +415,8 @@ class PullerDaemon:
             "zone": s.zone,
             "remote": self.store.url,
             "last_sync": dict(self.last_sync),
-            "local": {m: list(v) for m, v in sorted(self.present.items())},
-            "desired": self.desired_models,
+            "local": self.local.scan()[0],  # the disk, not memory: others delete
+            "desired": {m: d.to_json() for m, d in self.desired_models.items()},
             "pulls": pulls,
             "errors": errors,
             "disk": {"free_bytes": free, "reserve_bytes": s.disk_reserve_bytes},

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..atomic import fsync_dir
+from ..localdir import LocalModelDir
 from ..logsetup import kv
 from ..names import InvalidName, safe_join
 from ..store.base import FetchItem, ObjectInfo, RemoteStore, StoreError
-from ..store.manifest import MANIFEST_NAME, Manifest, ManifestFile, crc32c_of_file
-from .localdir import LocalModels
+from ..store.manifest import Manifest, ManifestFile, crc32c_of_file
 
 __all__ = ["PullError", "pull_version"]
 
@@ -35,7 +34,7 @@ class PullError(RuntimeError):
         self.reason = reason
 
 
-def check_disk(local: LocalModels, manifest: Manifest, reserve_bytes: int) -> None:
+def check_disk(local: LocalModelDir, manifest: Manifest, reserve_bytes: int) -> None:
     free = local.free_bytes()
     need = manifest.total_bytes
     if free - reserve_bytes < need:
@@ -81,7 +80,7 @@ def _verify(path: Path, f: ManifestFile, fsync: bool) -> str | None:
 
 def pull_version(
     store: RemoteStore,
-    local: LocalModels,
+    local: LocalModelDir,
     manifest: Manifest,
     listing: dict[str, ObjectInfo] | None,
     *,
@@ -146,19 +145,10 @@ def pull_version(
                 f"{model}/{version}: {bad[0]}"
                 + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
             )
-        mpath = staging / MANIFEST_NAME
-        with open(mpath, "wb") as fh:
-            fh.write(manifest.dumps())
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        if fsync:
-            for dirpath, _dirs, _files in os.walk(staging):
-                fsync_dir(dirpath)
         if on_state:
             on_state("installing")
         try:
-            target = local.install(staging, model, version)
+            target = local.install(staging, manifest, fsync=fsync)
         except OSError as exc:
             raise PullError("conflict", f"{model}/{version}: cannot install: {exc}") from None
     except BaseException:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..localdir import DesiredModel
 from ..store.desired import served_versions
 
 __all__ = [
@@ -75,20 +76,20 @@ def diff(targets: dict[str, ModelTarget], present: dict[str, list[int]]) -> list
 
 def local_desired_models(
     targets: dict[str, ModelTarget], present: dict[str, list[int]], retention: int
-) -> dict[str, dict[str, Any]]:
-    """The ``models`` of LOCAL/.modelfleet/desired.json.
+) -> dict[str, DesiredModel]:
+    """The ``models`` of the local desired document (:class:`~modelfleet.localdir.LocalDesired`).
 
     ``keep`` holds the newest ``retention`` installed versions that are not served, so a
     rollback finds its version already on disk; everything else of the model may be freed
     by the config manager.
     """
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, DesiredModel] = {}
     for model, target in sorted(targets.items()):
         served = set(target.versions)
         spare = sorted((v for v in present.get(model, ()) if v not in served), reverse=True)
-        out[model] = {
-            "versions": sorted(served),
-            "labels": dict(sorted(target.labels.items())),
-            "keep": sorted(spare[:retention]) if retention > 0 else [],
-        }
+        out[model] = DesiredModel(
+            versions=tuple(sorted(served)),
+            labels=tuple(sorted(target.labels.items())),
+            keep=tuple(sorted(spare[:retention])) if retention > 0 else (),
+        )
     return out
