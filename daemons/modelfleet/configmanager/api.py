@@ -41,7 +41,11 @@ def make_blueprint(cm: ConfigManager) -> Blueprint:
     def reload() -> Any:
         result = cm.reconcile(force=True)
         return jsonify(
-            {"applied": result.applied, "config_changed": result.config_changed, "error": result.error}
+            {
+                "applied": result.applied,
+                "config_changed": result.config_changed,
+                "error": result.error,
+            }
         )
 
     @bp.get("/quarantine")

@@ -119,7 +119,9 @@ class Applier:
         self.sent = step
         return error
 
-    def _confirm(self, step: ServingConfig, deadline: float) -> tuple[Failed, list[tuple[str, int]], Live]:
+    def _confirm(
+        self, step: ServingConfig, deadline: float
+    ) -> tuple[Failed, list[tuple[str, int]], Live]:
         """Wait until every version of ``step`` is AVAILABLE or failed, or the deadline."""
         delay = 0.02
         while True:
@@ -128,7 +130,9 @@ class Applier:
             failed = self.judge.failures(live, _versions(step), deadline_passed=late)
             available = live.available()
             pending = [
-                (m, v) for m, s in sorted(step.items()) for v in s.versions
+                (m, v)
+                for m, s in sorted(step.items())
+                for v in s.versions
                 if v not in available.get(m, set())
             ]
             if failed or not pending or late:

@@ -201,7 +201,9 @@ class ConfigManager:
             for problem in problems:
                 log.warning("bad local content skipped", extra=kv(problem=problem))
         if fresh.error and fresh.error != self.state.desired.error:
-            log.error("desired.json unusable; keeping the current config", extra=kv(error=fresh.error))
+            log.error(
+                "desired.json unusable; keeping the current config", extra=kv(error=fresh.error)
+            )
         self.metrics.local_problems.set(len(problems))
         return self.state.read(fresh, installed, problems)
 
@@ -210,7 +212,9 @@ class ConfigManager:
         return manifest_identity(manifest) if manifest is not None else None
 
     def _models(self, desired: DesiredState, installed: dict[str, list[int]]) -> set[str]:
-        return set(self.applier.sent or {}) | set(desired.models if desired.models is not None else installed)
+        return set(self.applier.sent or {}) | set(
+            desired.models if desired.models is not None else installed
+        )
 
     def _sent_versions(self) -> dict[str, tuple[int, ...]]:
         return {m: s.versions for m, s in (self.applier.sent or {}).items()}
@@ -220,7 +224,9 @@ class ConfigManager:
         new = False
         for (model, version), row in failed:
             identity = self._identity(model, version) or ""
-            if self.quarantine.add(model, version, identity, f"{row.error_code}: {row.error_message}"):
+            if self.quarantine.add(
+                model, version, identity, f"{row.error_code}: {row.error_message}"
+            ):
                 new = True
                 log.error(
                     "version failed to load: quarantined",
@@ -232,7 +238,9 @@ class ConfigManager:
         if desired.models is None and desired.error and self.applier.sent is not None:
             # Never had a usable desired document: the config TF Serving has stays in force.
             return Target(dict(self.applier.sent))
-        return compute_target(desired.models, installed, self.quarantine.versions(), live.available())
+        return compute_target(
+            desired.models, installed, self.quarantine.versions(), live.available()
+        )
 
     def _in_sync(self, target: Target, live: Live) -> bool:
         available = live.available()

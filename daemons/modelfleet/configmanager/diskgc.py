@@ -45,7 +45,7 @@ def free_disk(
     observer: Observer,
 ) -> list[tuple[str, int]]:
     """Delete unprotected installed versions TF Serving has unloaded; returns them."""
-    freed = []
+    freed: list[tuple[str, int]] = []
     for model, versions in sorted(installed.items()):
         for version in versions:
             if version in protected.get(model, set()):

@@ -76,7 +76,9 @@ class FailureJudge:
     def __init__(self) -> None:
         self._stale: dict[Key, float] = {}  # put back while an old failed row was showing
 
-    def sent(self, before: Mapping[str, Iterable[int]], after: Mapping[str, Iterable[int]], live: Live) -> None:
+    def sent(
+        self, before: Mapping[str, Iterable[int]], after: Mapping[str, Iterable[int]], live: Live
+    ) -> None:
         """Record a config sent to TF Serving (``before`` → ``after``)."""
         now = time.monotonic()
         keep: dict[Key, float] = {}

@@ -43,19 +43,19 @@ def compute_target(
     if desired is None:
         # No desired document from the puller yet: the newest good installed version of each.
         config: ServingConfig = {}
-        for model, versions in installed.items():
-            good = sorted(set(versions) - quarantined.get(model, set()))
-            if good:
-                config[model] = ModelServing((good[-1],))
+        for model, on_disk in installed.items():
+            newest = sorted(set(on_disk) - quarantined.get(model, set()))[-1:]
+            if newest:
+                config[model] = ModelServing(tuple(newest))
         return Target(config)
     config, notes = {}, {}
     for model, want in desired.items():
         local = set(installed.get(model, ()))
         bad = quarantined.get(model, set())
-        good = local - bad
-        versions = sorted(v for v in want.versions if v in good)
+        good: set[int] = local - bad
+        versions: list[int] = sorted(v for v in want.versions if v in good)
         if not versions:
-            versions = sorted(available.get(model, set()) & good) or sorted(good)[-1:]
+            versions = sorted(set(available.get(model, set())) & good) or sorted(good)[-1:]
             if want.versions:
                 missing = ", ".join(_why(v, local, bad) for v in want.versions if v not in good)
                 notes[model] = (

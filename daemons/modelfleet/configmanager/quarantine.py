@@ -17,6 +17,7 @@ File: ``<state>/configmanager/quarantine.json`` = ``{"schema": 1, "models": {mod
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -46,10 +47,8 @@ class Quarantine:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, int], QuarantineEntry] = {}
-        try:
+        with contextlib.suppress(FileNotFoundError, ValueError, OSError):
             self._load(read_json(self.path))
-        except (FileNotFoundError, ValueError, OSError):
-            pass
 
     def _load(self, data: Any) -> None:
         models = data.get("models") if isinstance(data, dict) else None
@@ -87,7 +86,9 @@ class Quarantine:
             self._save()
             return True
 
-    def forget_replaced(self, identity_of: Callable[[str, int], str | None]) -> list[QuarantineEntry]:
+    def forget_replaced(
+        self, identity_of: Callable[[str, int], str | None]
+    ) -> list[QuarantineEntry]:
         """Drop entries whose version is now installed as another copy (re-published)."""
         with self._lock:
             gone = []
@@ -118,7 +119,9 @@ class Quarantine:
             )
         return sorted(removed, key=lambda e: e.version)
 
-    def entries(self, model: str | None = None, version: int | None = None) -> list[QuarantineEntry]:
+    def entries(
+        self, model: str | None = None, version: int | None = None
+    ) -> list[QuarantineEntry]:
         with self._lock:
             return [
                 e

@@ -62,7 +62,9 @@ class NodeState:
             self.live, self.target = Live(rows), target
             self.tf_reachable, self.tf_error = True, ""
 
-    def finish(self, sent: Mapping[str, ModelServing] | None, in_sync: bool, error: str | None) -> None:
+    def finish(
+        self, sent: Mapping[str, ModelServing] | None, in_sync: bool, error: str | None
+    ) -> None:
         with self._lock:
             keep = set(sent or {}) | set(self.target.config) | set(self.desired.models or {})
             keep |= set(self.installed)

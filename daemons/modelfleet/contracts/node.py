@@ -81,7 +81,11 @@ class LoadedVersion:
         state = _str(d, "state", where)
         if state not in VERSION_STATES:
             raise ContractError(f"{where}.state: {state!r} is not a TF Serving version state")
-        return cls(_int(d.get("version"), f"{where}.version"), state, _str(d, "error", where, optional=True))
+        return cls(
+            _int(d.get("version"), f"{where}.version"),
+            state,
+            _str(d, "error", where, optional=True),
+        )
 
 
 @dataclass(frozen=True)
@@ -205,9 +209,7 @@ class TFServingReach:
         d = _obj(data, where)
         if not isinstance(d.get("reachable"), bool):
             raise ContractError(f"{where}.reachable: expected true or false")
-        return cls(
-            _str(d, "target", where), d["reachable"], _str(d, "error", where, optional=True)
-        )
+        return cls(_str(d, "target", where), d["reachable"], _str(d, "error", where, optional=True))
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,9 @@ class ConfigManagerStatus:
             zone=_str(d, "zone", "status"),
             tfserving=TFServingReach.from_json(d.get("tfserving")),
             models={str(m): ModelStatus.from_json(str(m), s) for m, s in models.items()},
-            config={str(m): ModelServingConfig.from_json(c, f"config.{m}") for m, c in config.items()},
+            config={
+                str(m): ModelServingConfig.from_json(c, f"config.{m}") for m, c in config.items()
+            },
             in_sync=bool(d.get("in_sync", False)),
             error=_str(d, "error", "status", optional=True),
         )
