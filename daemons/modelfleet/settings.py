@@ -11,13 +11,14 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from .names import InvalidName, validate_zone
 
-__all__ = ["EnvReader", "SettingsError"]
+__all__ = ["EnvReader", "NodeSettings", "SettingsError"]
 
 
 class SettingsError(ValueError):
@@ -193,3 +194,42 @@ class EnvReader:
             return read_token_file(path)
         except TokenError as exc:
             raise SettingsError(f"{name}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The settings every node daemon has, declared once (puller and config manager).
+
+    A daemon's settings class subclasses this and adds its own fields; its ``from_env``
+    starts with ``**NodeSettings.read(r, default_bind)``.
+    """
+
+    hostname: builtins.str
+    local_dir: Path
+    state_dir: Path
+    bind: builtins.str
+    advertise_port: builtins.int
+    master_url: builtins.str
+    cluster_token: builtins.str | None
+    zone: builtins.str
+    poll_interval: builtins.float
+    heartbeat_interval: builtins.float
+    log_level: builtins.str
+
+    @staticmethod
+    def read(r: EnvReader, default_bind: builtins.str) -> dict[builtins.str, Any]:
+        """The shared fields, read and checked; raises SettingsError naming the variable."""
+        bind, port = r.bind("MODELFLEET_BIND", default_bind)
+        return {
+            "hostname": r.hostname(),
+            "local_dir": r.directory("LOCAL_MODEL_DIRECTORY", create=False),
+            "state_dir": r.directory("MODELFLEET_STATE_DIR", "/app", create=True),
+            "bind": bind,
+            "advertise_port": r.int("MODELFLEET_ADVERTISE_PORT", port, minimum=1),
+            "master_url": r.url("MODELFLEET_MASTER_URL"),
+            "cluster_token": r.token("MODELFLEET_CLUSTER_TOKEN_FILE"),
+            "zone": r.zone("MODELFLEET_ZONE", "default"),
+            "poll_interval": r.positive("MODELFLEET_POLL_INTERVAL", 10.0),
+            "heartbeat_interval": r.positive("MODELFLEET_HEARTBEAT_INTERVAL", 10.0),
+            "log_level": r.log_level(),
+        }

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from modelfleet.node.admin import create_node_app
+from modelfleet.puller.api import blueprint
 from modelfleet.store import MANIFEST_NAME, open_store, publish, update_desired
 from tests.support.helpers import free_port, wait_until
 from tests.support.storeutil import tree_bytes, write_model
@@ -215,7 +216,7 @@ def test_admin_api(tmp_path: Path, make_daemon: Any, cluster_token: str) -> None
     bucket = tmp_path / "bucket"
     bucket.mkdir()
     daemon = make_daemon(str(bucket))
-    client = create_node_app(daemon, cluster_token).test_client()
+    client = create_node_app(daemon, cluster_token, blueprint(daemon)).test_client()
     auth = {"Authorization": f"Bearer {cluster_token}"}
     assert client.get("/api/v1/status").status_code == 401
     assert client.post("/api/v1/sync", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -225,7 +226,8 @@ def test_admin_api(tmp_path: Path, make_daemon: Any, cluster_token: str) -> None
     assert body["service"] == "remote_model_puller" and body["hostname"] == "node1"
     for key in ("zone", "remote", "last_sync", "local", "desired", "pulls", "errors", "disk"):
         assert key in body
-    assert create_node_app(daemon, None).test_client().get("/api/v1/status").status_code == 503
+    closed = create_node_app(daemon, None, blueprint(daemon)).test_client()
+    assert closed.get("/api/v1/status").status_code == 503
     assert b"modelfleet_puller_pulls_total" in client.get("/metrics").data
 
 
@@ -244,7 +246,7 @@ def test_master_absent_does_not_block_sync(
     )
     daemon.start()
     wait_until(lambda: daemon.present == {"m": [1]}, timeout=20, what="pull with master down")
-    wait_until(lambda: daemon._registrar.failures >= 2, timeout=20, what="registration retries")
+    wait_until(lambda: daemon.registrar.failures >= 2, timeout=20, what="registration retries")
     status = daemon.status()
     assert status["master"]["registered"] is False
     assert "unreachable" in status["master"]["error"]

@@ -17,7 +17,7 @@ import click
 
 from .common import build_settings
 
-__all__ = ["Flag", "NodeDaemonCli", "add_node_daemon"]
+__all__ = ["NODE_FLAGS", "Flag", "NodeDaemonCli", "add_node_daemon"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,38 @@ class Flag:
     switch: bool = False  # --name/--no-name instead of --name VALUE
 
 
+# The flags of modelfleet.settings.NodeSettings, which every node daemon has.
+NODE_FLAGS: Mapping[str, Flag] = {
+    "hostname": Flag("HOSTNAME", "Name the master calls this node by."),
+    "local_model_directory": Flag(
+        "LOCAL_MODEL_DIRECTORY", "LOCAL: where the puller installs complete, verified versions."
+    ),
+    "state_dir": Flag("MODELFLEET_STATE_DIR", "Health files and state (default /app)."),
+    "bind": Flag(
+        "MODELFLEET_BIND", "Admin HTTP HOST:PORT (default 0.0.0.0:8001 puller, :8002 config)."
+    ),
+    "advertise_port": Flag(
+        "MODELFLEET_ADVERTISE_PORT", "Port registered with the master (default: the bind port)."
+    ),
+    "master_url": Flag(
+        "MODELFLEET_MASTER_URL", "Master URL to register with (empty: do not register)."
+    ),
+    "cluster_token_file": Flag(
+        "MODELFLEET_CLUSTER_TOKEN_FILE",
+        "0600 file with the cluster token (unset: admin API answers 503).",
+    ),
+    "zone": Flag("MODELFLEET_ZONE", "Maintenance zone (default 'default')."),
+    "poll_interval": Flag(
+        "MODELFLEET_POLL_INTERVAL", "Seconds between full passes of the daemon's loop (default 10)."
+    ),
+    "heartbeat_interval": Flag(
+        "MODELFLEET_HEARTBEAT_INTERVAL",
+        "Seconds between registrations with the master (default 10).",
+    ),
+    "log_level": Flag("MODELFLEET_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR (default INFO)."),
+}
+
+
 @dataclass(frozen=True)
 class NodeDaemonCli:
     group: str  # modelfleet <group> run
@@ -34,7 +66,12 @@ class NodeDaemonCli:
     help: str
     settings: str  # "module:Class", relative to modelfleet
     daemon: str  # "module:Class", imported in the gunicorn worker only
-    flags: Mapping[str, Flag]
+    flags: Mapping[str, Flag]  # the daemon's own flags, next to NODE_FLAGS
+    api: str = ""  # "module:function" building the daemon's /api/v1 blueprint
+
+    @property
+    def all_flags(self) -> dict[str, Flag]:
+        return {**NODE_FLAGS, **self.flags}
 
 
 def _load(ref: str) -> Any:
@@ -58,7 +95,7 @@ def _options(flags: Mapping[str, Flag]) -> Any:
 
 
 def _settings(spec: NodeDaemonCli, flags: dict[str, Any]) -> Any:
-    overrides = {spec.flags[k].env: v for k, v in flags.items()}
+    overrides = {spec.all_flags[k].env: v for k, v in flags.items()}
     return build_settings(_load(spec.settings).from_env, overrides=overrides)
 
 
@@ -70,7 +107,7 @@ def add_node_daemon(cli: click.Group, spec: NodeDaemonCli) -> None:
         pass
 
     @group.command("run")
-    @_options(spec.flags)
+    @_options(spec.all_flags)
     def run(**flags: Any) -> None:
         """Run the daemon and its admin API (/healthz /readyz /metrics /api/v1) under gunicorn."""
         from ..logsetup import configure_logging
@@ -78,10 +115,15 @@ def add_node_daemon(cli: click.Group, spec: NodeDaemonCli) -> None:
 
         settings = _settings(spec, flags)
         configure_logging(spec.service, settings.log_level)
-        serve_node(lambda: _load(spec.daemon)(settings), settings.bind, settings.cluster_token)
+        serve_node(
+            lambda: _load(spec.daemon)(settings),
+            settings.bind,
+            settings.cluster_token,
+            api=(lambda daemon: _load(spec.api)(daemon)) if spec.api else None,
+        )
 
     @group.command("check-config")
-    @_options(spec.flags)
+    @_options(spec.all_flags)
     def check_config(**flags: Any) -> None:
         """Validate the settings and print them (tokens hidden); exit 2 if any is wrong."""
         import dataclasses

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..settings import EnvReader, SettingsError
+from ..settings import EnvReader, NodeSettings, SettingsError
 
 __all__ = ["SERVICE", "ConfigManagerSettings"]
 
@@ -15,23 +15,12 @@ SERVICE = "config_manager"
 
 
 @dataclass(frozen=True)
-class ConfigManagerSettings:
-    hostname: str
-    local_dir: Path
+class ConfigManagerSettings(NodeSettings):
     config_file: Path
     grpc_target: str
     model_base: str
-    state_dir: Path
-    bind: str
-    advertise_port: int
-    master_url: str
-    cluster_token: str | None
-    zone: str
-    poll_interval: float
-    heartbeat_interval: float
     reload_timeout: float
     rpc_timeout: float
-    log_level: str
 
     @classmethod
     def from_env(
@@ -39,7 +28,8 @@ class ConfigManagerSettings:
     ) -> ConfigManagerSettings:
         """Read and check every setting; raises SettingsError naming the variable."""
         r = EnvReader(overrides, env)
-        local_dir = r.directory("LOCAL_MODEL_DIRECTORY", create=False)
+        node = NodeSettings.read(r, "0.0.0.0:8002")
+        local_dir: Path = node["local_dir"]
         config_text = r.str("TENSORFLOW_SERVING_CONFIG_FILE", required=True)
         config_file = Path(config_text)
         if not config_file.is_absolute():
@@ -59,22 +49,11 @@ class ConfigManagerSettings:
             raise SettingsError(
                 f"MODELFLEET_TFSERVING_MODEL_BASE={model_base!r} must be an absolute path or URL"
             )
-        bind, port = r.bind("MODELFLEET_BIND", "0.0.0.0:8002")
         return cls(
-            hostname=r.hostname(),
-            local_dir=local_dir,
+            **node,
             config_file=config_file,
             grpc_target=f"{ghost}:{gport}" if ":" not in ghost else f"[{ghost}]:{gport}",
             model_base=model_base.rstrip("/") or "/",
-            state_dir=r.directory("MODELFLEET_STATE_DIR", "/app", create=True),
-            bind=bind,
-            advertise_port=r.int("MODELFLEET_ADVERTISE_PORT", port, minimum=1),
-            master_url=r.url("MODELFLEET_MASTER_URL"),
-            cluster_token=r.token("MODELFLEET_CLUSTER_TOKEN_FILE"),
-            zone=r.zone("MODELFLEET_ZONE", "default"),
-            poll_interval=r.positive("MODELFLEET_POLL_INTERVAL", 10.0),
-            heartbeat_interval=r.positive("MODELFLEET_HEARTBEAT_INTERVAL", 10.0),
             reload_timeout=r.positive("MODELFLEET_RELOAD_TIMEOUT", 300.0),
             rpc_timeout=r.positive("MODELFLEET_TFSERVING_TIMEOUT", 5.0),
-            log_level=r.log_level(),
         )

@@ -5,8 +5,9 @@ Every node daemon (remote_model_puller on 8001, config_manager on 8002) serves:
 - ``/healthz`` — liveness from the heartbeat file (see :mod:`.health`), no auth;
 - ``/readyz`` — the daemon's own readiness (e.g. TF Serving answers), no auth;
 - ``/metrics`` — Prometheus text from the daemon's own registry, no auth;
-- ``/api/v1/...`` — the daemon's blueprint; every call needs the cluster token
-  (``Authorization: Bearer …``), compared in constant time.
+- ``/api/v1/...`` — the daemon's blueprint (built outside the domain class, see
+  :mod:`.daemon`); every call needs the cluster token (``Authorization: Bearer …``),
+  compared in constant time.
 
 The daemon object is created and started inside the gunicorn worker (one worker, a few
 threads), so its loops and its HTTP handlers share memory. If the worker dies, gunicorn's
@@ -42,16 +43,21 @@ class NodeDaemon(Protocol):
 
     def ready(self) -> tuple[bool, str]: ...
 
-    def blueprint(self) -> Blueprint: ...
-
 
 def json_error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
     """The one error shape of every modelfleet HTTP API."""
     return jsonify({"error": message, **extra}), status
 
 
-def create_node_app(daemon: NodeDaemon, cluster_token: str | None) -> Flask:
-    """Build the admin app around a started or not-yet-started daemon."""
+def create_node_app(
+    daemon: NodeDaemon, cluster_token: str | None, api: Blueprint | None = None
+) -> Flask:
+    """Build the admin app around a started or not-yet-started daemon.
+
+    ``api`` is the daemon's ``/api/v1`` blueprint. Without it the daemon's own
+    ``blueprint()`` method is used: the older form, until config_manager is ported onto
+    :mod:`.daemon`.
+    """
     app = Flask(f"modelfleet.{daemon.service}")
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -72,7 +78,8 @@ def create_node_app(daemon: NodeDaemon, cluster_token: str | None) -> Flask:
     def metrics() -> Response:
         return Response(generate_latest(daemon.registry), mimetype=CONTENT_TYPE_LATEST)
 
-    api = daemon.blueprint()
+    if api is None:
+        api = daemon.blueprint()  # type: ignore[attr-defined]
 
     @api.before_request
     def require_cluster_token() -> Any:

@@ -14,8 +14,15 @@ from typing import Any
 __all__ = ["serve_gunicorn", "serve_node"]
 
 
-def serve_node(make_daemon: Callable[[], Any], bind: str, cluster_token: str | None) -> None:
-    """Build the daemon in the worker with ``make_daemon()``, start it and serve its app."""
+def serve_node(
+    make_daemon: Callable[[], Any],
+    bind: str,
+    cluster_token: str | None,
+    *,
+    api: Callable[[Any], Any] | None = None,
+) -> None:
+    """Build the daemon in the worker with ``make_daemon()``, start it and serve its app
+    with the blueprint ``api(daemon)``."""
     holder: dict[str, Any] = {}
 
     def factory() -> Any:
@@ -24,7 +31,7 @@ def serve_node(make_daemon: Callable[[], Any], bind: str, cluster_token: str | N
         daemon = make_daemon()
         daemon.start()
         holder["daemon"] = daemon
-        return create_node_app(daemon, cluster_token)
+        return create_node_app(daemon, cluster_token, api(daemon) if api else None)
 
     def on_exit() -> None:
         if "daemon" in holder:

@@ -18,12 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, jsonify
-
 from ..localdir import DesiredModel, LocalDesired, LocalModelDir
 from ..logsetup import kv
-from ..node.health import HealthFile
-from ..node.registration import Registrar
+from ..node.daemon import NodeDaemon, PassOutcome
 from ..store.base import NotFound, RemoteStore, StoreError
 from ..store.catalog import complete_versions, open_store, read_manifest
 from ..store.desired import DESIRED_KEY, InvalidDesired, read_desired
@@ -72,30 +69,22 @@ class _Pull:
             self.bytes_done += n
 
 
-class PullerDaemon:
-    """The :class:`~modelfleet.node.admin.NodeDaemon` of the puller."""
+class PullerDaemon(NodeDaemon):
+    """remote_model_puller on the node daemon skeleton (:mod:`modelfleet.node.daemon`)."""
 
     service = SERVICE
+    settings: PullerSettings
 
     def __init__(self, settings: PullerSettings, store: RemoteStore | None = None) -> None:
-        self.settings = settings
         self.metrics = PullerMetrics()
-        self.registry = self.metrics.registry
-        self.health = HealthFile(settings.state_dir, SERVICE)
+        super().__init__(settings, self.metrics.registry)
         self.store = store or open_store(
             settings.remote,
             cloudsdk_config=settings.cloudsdk_config or None,
             on_request=self.metrics.count_request,
         )
         self.local = LocalModelDir(settings.local_dir)
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._force = False
-        self._thread: threading.Thread | None = None
-        self._registrar: Registrar | None = None
-        self._first_pass_done = False
-        self._last_beat = 0.0
+        self.sync_loop = self.add_loop("sync", self._sync_pass)
         # State below is written by the sync thread only.
         self.present: dict[str, list[int]] = {}
         self.targets: dict[str, ModelTarget] | None = None
@@ -120,37 +109,8 @@ class PullerDaemon:
             self.desired_models = previous.models
         self._update_gauges()
 
-    def start(self) -> None:
-        self.recover()
-        self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
-        self._thread.start()
-        s = self.settings
-        if s.master_url:
-            self._registrar = Registrar(
-                master_url=s.master_url,
-                token=s.cluster_token,
-                hostname=s.hostname,
-                service=SERVICE,
-                port=s.advertise_port,
-                zone=s.zone,
-                interval=s.heartbeat_interval,
-            )
-            self._registrar.start()
-        log.info(
-            "puller started",
-            extra=kv(remote=self.store.url, local=str(s.local_dir), poll=s.poll_interval),
-        )
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._registrar:
-            self._registrar.stop()
-        if self._thread and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
-
     def ready(self) -> tuple[bool, str]:
-        if not self._first_pass_done:
+        if not self.sync_loop.first_pass_done.is_set():
             return False, "first sync pass not finished"
         if self.last_sync.get("ok"):
             return True, "ok"
@@ -158,54 +118,23 @@ class PullerDaemon:
 
     def sync_now(self) -> None:
         """Wake the sync loop and retry failed versions at once (POST /api/v1/sync)."""
-        with self._lock:
-            self._force = True
-        self._wake.set()
-
-    def blueprint(self) -> Blueprint:
-        bp = Blueprint("puller_api", __name__)
-
-        @bp.get("/status")
-        def status() -> Any:
-            return jsonify(self.status())
-
-        @bp.post("/sync")
-        def sync() -> Any:
-            self.sync_now()
-            return jsonify({"accepted": True}), 202
-
-        return bp
+        self.sync_loop.wake(force=True)
 
     # -- sync loop -----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                force, self._force = self._force, False
-            self._wake.clear()
-            try:
-                self.sync_once(force=force)
-            except Exception as exc:  # the loop must survive anything
-                log.exception("sync pass crashed")
-                self.last_sync = {
-                    "at": _now_iso(),
-                    "ok": False,
-                    "error": f"internal error: {exc}",
-                    "generation": self.generation,
-                }
-            self._first_pass_done = True
-            self._beat(force=True)
-            self._wake.wait(self.settings.poll_interval)
-
-    def _beat(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_beat > 5:
-            self._last_beat = now
-            detail = "" if self.last_sync.get("ok") else str(self.last_sync.get("error") or "")
-            self.health.beat("sync", ok=True, detail=detail, max_age=self._max_age())
-
-    def _max_age(self) -> float:
-        return max(60.0, 3 * self.settings.poll_interval)
+    def _sync_pass(self, force: bool) -> PassOutcome:
+        try:
+            self.sync_once(force=force)
+        except Exception as exc:
+            self.last_sync = {
+                "at": _now_iso(),
+                "ok": False,
+                "error": f"internal error: {exc}",
+                "generation": self.generation,
+            }
+            raise
+        detail = "" if self.last_sync.get("ok") else str(self.last_sync.get("error") or "")
+        return True, detail
 
     def sync_once(self, force: bool = False) -> None:
         """One reconcile pass: refresh targets if the remote moved, then pull what is missing."""
@@ -241,7 +170,7 @@ class PullerDaemon:
                 failure.next_try = 0.0
         self._write_local_desired()
         for op in ops:
-            if self._stop.is_set():
+            if self.sync_loop.stopping:
                 break
             failed = self.failures.get(op)
             if failed and failed.next_try > time.time():
@@ -314,7 +243,7 @@ class PullerDaemon:
 
             def progress(n: int) -> None:
                 pull.add(n)
-                self._beat()
+                self.sync_loop.beat()
 
             def on_state(state: str) -> None:
                 pull.state = state
@@ -421,10 +350,7 @@ class PullerDaemon:
             "errors": errors,
             "disk": {"free_bytes": free, "reserve_bytes": s.disk_reserve_bytes},
         }
-        if self._registrar is not None:
-            body["master"] = {
-                "url": s.master_url,
-                "registered": self._registrar.registered,
-                "error": self._registrar.last_error,
-            }
+        master = self.master_status()
+        if master is not None:
+            body["master"] = master
         return body
