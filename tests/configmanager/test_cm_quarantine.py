@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from modelfleet.configmanager.api import blueprint
 from modelfleet.contracts.node import ConfigManagerStatus, QuarantineClearResult, QuarantineList
 from modelfleet.devserver import FileLoader
 from modelfleet.devserver.loader import LoadError, Servable
@@ -67,7 +68,7 @@ def test_broken_version_quarantined_and_live_config_equals_models_config(node: N
     node.restart_cm()
     assert {e.version for e in node.cm.quarantine.entries("m")} == {3}
     node.cm.reconcile()
-    app = create_node_app(node.cm, TOKEN)
+    app = create_node_app(node.cm, TOKEN, blueprint(node.cm))
     body = app.test_client().get("/api/v1/models", headers=AUTH).get_json()
     status = ConfigManagerStatus.from_json(body)
     model = status.models["m"]
@@ -139,7 +140,7 @@ def test_quarantine_api_lists_and_clears_then_the_version_is_tried_again(tmp_pat
         install(node.local, "flaky", 3)
         write_desired(node.local, {"flaky": {"versions": [3], "keep": [1]}})
         node.cm.reconcile()
-        app = create_node_app(node.cm, TOKEN).test_client()
+        app = create_node_app(node.cm, TOKEN, blueprint(node.cm)).test_client()
         listed = QuarantineList.from_json(
             app.get("/api/v1/quarantine?model=flaky", headers=AUTH).get_json()
         )
@@ -165,7 +166,7 @@ def test_quarantine_api_lists_and_clears_then_the_version_is_tried_again(tmp_pat
 
 
 def test_quarantine_api_refuses_bad_input(node: Node) -> None:
-    app = create_node_app(node.cm, TOKEN).test_client()
+    app = create_node_app(node.cm, TOKEN, blueprint(node.cm)).test_client()
     cases: list[tuple[str, str, Any]] = [
         ("GET", "/api/v1/quarantine?version=3", "version needs a model"),
         ("GET", "/api/v1/quarantine?model=..%2Fx", "invalid model name"),

@@ -27,10 +27,10 @@ from ..node.admin import json_error
 if TYPE_CHECKING:
     from .daemon import ConfigManager
 
-__all__ = ["make_blueprint"]
+__all__ = ["blueprint"]
 
 
-def make_blueprint(cm: ConfigManager) -> Blueprint:
+def blueprint(cm: ConfigManager) -> Blueprint:
     bp = Blueprint("configmanager", __name__)
 
     @bp.get("/models")

@@ -27,10 +27,10 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from ..contracts.node import ConfigManagerStatus
 from ..localdir import DesiredState, LocalModelDir
 from ..logsetup import kv
-from ..node.health import HealthFile
-from ..node.registration import Registrar
+from ..node.daemon import NodeDaemon, PassOutcome
 from ..tfserving.client import TFServingClient, VersionStatus
 from .apply import Applier
 from .configfile import ConfigFile
@@ -39,6 +39,7 @@ from .metrics import ConfigManagerMetrics
 from .observe import Live, Observer, Unreachable
 from .plan import Target, compute_target, transition_steps
 from .quarantine import Quarantine, manifest_identity
+from .serving import ServingConfig, restrict
 from .settings import SERVICE, ConfigManagerSettings
 from .state import NodeState
 from .watch import LocalWatcher
@@ -55,22 +56,21 @@ class PassResult:
     error: str | None = None
 
 
-class ConfigManager:
-    """The config_manager daemon (a :class:`modelfleet.node.admin.NodeDaemon`)."""
+class ConfigManager(NodeDaemon):
+    """The config_manager daemon on the node skeleton (:mod:`modelfleet.node.daemon`)."""
 
     service = SERVICE
+    settings: ConfigManagerSettings
 
     def __init__(
         self, settings: ConfigManagerSettings, client: TFServingClient | None = None
     ) -> None:
-        self.settings = settings
+        self.metrics = ConfigManagerMetrics()
+        super().__init__(settings, self.metrics.registry)
         self.client = client or TFServingClient(
             settings.grpc_target, timeout=settings.rpc_timeout, connect_timeout=0.6
         )
         self.local = LocalModelDir(settings.local_dir)
-        self.metrics = ConfigManagerMetrics()
-        self.registry = self.metrics.registry
-        self.health = HealthFile(settings.state_dir, SERVICE)
         self.quarantine = Quarantine(settings.state_dir / "configmanager" / "quarantine.json")
         self.observer = Observer(self.client)
         self.config_file = ConfigFile(settings.config_file, settings.model_base)
@@ -83,61 +83,40 @@ class ConfigManager:
             retry_base=settings.poll_interval,
         )
         self.state = NodeState(settings, self.quarantine)
-        self.registrar = Registrar(
-            master_url=settings.master_url,
-            token=settings.cluster_token,
-            hostname=settings.hostname,
-            service=SERVICE,
-            port=settings.advertise_port,
-            zone=settings.zone,
-            interval=settings.heartbeat_interval,
+        self.loop = self.add_loop(
+            "reconcile",
+            self.run_pass,
+            max_age=lambda: max(60.0, 3 * settings.poll_interval + settings.reload_timeout),
         )
         self._pass_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._stop_watch = threading.Event()
         self._resend = True  # the first pass re-sends the config (see module docstring)
 
-    # -- NodeDaemon --------------------------------------------------------------------------
+    # -- the skeleton's hooks ----------------------------------------------------------------
 
-    def start(self) -> None:
+    def recover(self) -> None:
         self.local.clean_trash()
         self.applier.sent = self.config_file.read()
-        self.registrar.start()
-        watcher = LocalWatcher(self.local, self.wake, self._stop, self.settings.poll_interval)
-        for name, target in (("reconcile", self._run), ("watch", watcher.run)):
-            threading.Thread(target=target, name=name, daemon=True).start()
+
+    def start(self) -> None:
+        super().start()
+        watcher = LocalWatcher(self.local, self.wake, self._stop_watch, self.settings.poll_interval)
+        threading.Thread(target=watcher.run, name="watch", daemon=True).start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self.registrar.stop()
+        self._stop_watch.set()
+        super().stop()
 
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
     def ready(self) -> tuple[bool, str]:
         return self.state.ready(self.settings.grpc_target)
 
-    def blueprint(self):  # type: ignore[no-untyped-def]
-        from .api import make_blueprint
-
-        return make_blueprint(self)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                self.reconcile()
-                ok = True
-            except Exception as exc:  # the loop must survive anything; health shows it
-                log.exception("reconcile pass crashed")
-                self.state.set_error(f"pass crashed: {type(exc).__name__}: {exc}")
-                ok = False
-            reasons = self.state.degraded_reasons()
-            detail = "ok" if not reasons else "degraded: " + "; ".join(reasons)
-            max_age = max(60.0, 3 * self.settings.poll_interval + self.settings.reload_timeout)
-            self.health.beat("reconcile", ok=ok, detail=detail, max_age=max_age)
-            self._wake.wait(self.settings.poll_interval)
+    def run_pass(self, force: bool) -> PassOutcome:
+        self.reconcile(force)
+        reasons = self.state.degraded_reasons()
+        return True, "ok" if not reasons else "degraded: " + "; ".join(reasons)
 
     # -- the pass --------------------------------------------------------------------------
 
@@ -248,10 +227,8 @@ class ConfigManager:
             set(s.versions) <= available.get(m, set()) for m, s in target.config.items()
         )
 
-    def _live_config(self, live: Live):  # type: ignore[no-untyped-def]
+    def _live_config(self, live: Live) -> ServingConfig:
         """What TF Serving demonstrably serves: the config it was sent ∩ AVAILABLE."""
-        from .serving import restrict
-
         return restrict(self.applier.sent or {}, live.available())
 
     def _free_disk(self, desired: DesiredState, installed: dict[str, list[int]]) -> None:
@@ -261,6 +238,6 @@ class ConfigManager:
         for _ in free_disk(self.local, installed, protected, self.observer):
             self.metrics.deleted.inc()
 
-    def status(self):  # type: ignore[no-untyped-def]
-        """The typed status document (:class:`modelfleet.contracts.node.ConfigManagerStatus`)."""
-        return self.state.status(self.applier.sent or {})
+    def status(self) -> ConfigManagerStatus:
+        """The typed status document of ``GET /api/v1/models``."""
+        return self.state.status(self.applier.sent or {}, self.master_status())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 from ..contracts.node import (
     ConfigManagerStatus,
@@ -103,7 +104,9 @@ class NodeState:
             reasons.append(f"{count} version(s) quarantined")
         return reasons
 
-    def status(self, sent: Mapping[str, ModelServing]) -> ConfigManagerStatus:
+    def status(
+        self, sent: Mapping[str, ModelServing], master: dict[str, Any] | None = None
+    ) -> ConfigManagerStatus:
         s = self.settings
         with self._lock:
             desired = self.desired.models or {}
@@ -138,4 +141,5 @@ class NodeState:
                 config=to_contract(sent),
                 in_sync=self.in_sync,
                 error=self.last_error,
+                master=master,
             )

@@ -227,10 +227,11 @@ class ConfigManagerStatus:
     config: dict[str, ModelServingConfig] = field(default_factory=dict)
     in_sync: bool = False
     error: str | None = None
+    master: dict[str, Any] | None = None  # registration state; None: no master configured
     service: str = CONFIG_MANAGER
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "service": self.service,
             "hostname": self.hostname,
             "zone": self.zone,
@@ -240,6 +241,9 @@ class ConfigManagerStatus:
             "config": {m: c.to_json() for m, c in sorted(self.config.items())},
             "models": {m: s.to_json() for m, s in sorted(self.models.items())},
         }
+        if self.master is not None:
+            body["master"] = dict(self.master)
+        return body
 
     @classmethod
     def from_json(cls, data: Any) -> ConfigManagerStatus:
@@ -258,6 +262,7 @@ class ConfigManagerStatus:
             },
             in_sync=bool(d.get("in_sync", False)),
             error=_str(d, "error", "status", optional=True),
+            master=dict(_obj(d["master"], "status.master")) if d.get("master") else None,
         )
 
 
