@@ -40,7 +40,13 @@ def modelfleet_unhealthy_hosts(
         if host is None:
             bad.append(f"{hostname}: not registered with the master")
         elif host.get("state") != "healthy":
-            problems = "; ".join(host.get("problems") or []) or "no detail"
+            problems = (
+                "; ".join(
+                    str(p.get("message")) if isinstance(p, dict) else str(p)
+                    for p in host.get("problems") or []
+                )
+                or "no detail"
+            )
             bad.append(f"{hostname}: {host.get('state')} ({problems})")
         elif host.get("maintenance") and not allow_maintenance:
             bad.append(f"{hostname}: still in maintenance")

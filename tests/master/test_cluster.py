@@ -240,27 +240,3 @@ def test_triage_decision_tree(client: FlaskClient, auth: dict, sim: NodeSim, tok
             "/api/v1/maintenance", json={"node": h.hostname, "enabled": True}, headers=auth["admin"]
         )
     assert verdict()["verdict"] == "outage_single_node"
-
-
-def test_triage_reports_quarantined_versions_as_not_an_outage() -> None:
-    from modelfleet.master.triage import triage
-
-    def host(name: str, quarantined: list[dict]) -> dict:
-        return {
-            "hostname": name,
-            "maintenance": False,
-            "state": "degraded" if quarantined else "healthy",
-            "tfserving": {"reachable": True, "error": ""},
-            "restarts": {"tfserving": 0, "helpers": 0},
-            "models": {"linear": {"quarantined": quarantined}},
-            "problems": ["linear: quarantined versions"] if quarantined else [],
-        }
-
-    bad = [{"version": 9, "error": "failed to load"}]
-    verdict = triage({"hosts": [host("a", bad), host("b", bad), host("c", [])]})
-    assert verdict["verdict"] == "not_an_outage" and verdict["exit_code"] == 10
-    assert verdict["facts"]["quarantined"] == ["linear/9"]
-    assert verdict["facts"]["helper_problems"] == []
-    assert "linear/9 quarantined" in verdict["summary"]
-    assert any("modelfleet rollback linear" in a for a in verdict["actions"])
-    assert triage({"hosts": [host("a", []), host("b", [])]})["verdict"] == "healthy"

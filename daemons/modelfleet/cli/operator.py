@@ -145,13 +145,16 @@ def _setup(
 
 def _edit_result(ctx: click.Context, r: dict[str, Any]) -> None:
     def table(r: dict[str, Any]) -> None:
-        e = r["entry"]
+        e = r["entry"]["desired"]
         click.echo(
             f"{r['model']}: {r['op']} ok (generation {r['generation']}); serving "
-            f"{e['serving'] or 'nothing'}, labels {e['labels'] or '{}'}"
+            f"{r['entry']['serving'] or 'nothing'}, labels {e['labels'] or '{}'}"
             f"{', pinned' if e['pinned'] else ''}{', RETIRED' if e['retired'] else ''}"
         )
-        s = r["sync"]
+        s = r.get("sync")
+        if s is None:
+            click.echo("nothing changed: the desired state already was that")
+            return
         click.echo(
             f"sync now: {s['ok']}/{s['targets']} pullers woken"
             + (f", failed: {', '.join(s['failed'])}" if s["failed"] else "")
@@ -200,7 +203,7 @@ def register(cli: click.Group) -> None:
                         h["state"] + (" (maint)" if h["maintenance"] else ""),
                         tf,
                         models,
-                        "; ".join(h["problems"])[:80],
+                        "; ".join(p["message"] for p in h["problems"])[:80],
                     ]
                 )
             _table(rows, ["ZONE", "HOST", "STATE", "TFSERVING", "MODELS", "PROBLEMS"])
@@ -270,7 +273,9 @@ def register(cli: click.Group) -> None:
                             v["version"],
                             "complete" if v["complete"] else "INCOMPLETE",
                             "serving" if v["version"] in r["serving"] else "",
-                            ",".join(k for k, x in r["labels"].items() if x == v["version"]),
+                            ",".join(
+                                k for k, x in r["desired"]["labels"].items() if x == v["version"]
+                            ),
                         ]
                         for v in r["bucket_versions"]
                     ],
@@ -287,9 +292,10 @@ def register(cli: click.Group) -> None:
                     [
                         x["model"],
                         ",".join(map(str, x["serving"])) or "-",
-                        " ".join(f"{k}={v}" for k, v in x["labels"].items()),
-                        ",".join(map(str, x["published"])),
-                        ("pinned " if x["pinned"] else "") + ("RETIRED" if x["retired"] else ""),
+                        " ".join(f"{k}={v}" for k, v in x["desired"]["labels"].items()),
+                        ",".join(map(str, x["desired"]["published"])),
+                        ("pinned " if x["desired"]["pinned"] else "")
+                        + ("RETIRED" if x["desired"]["retired"] else ""),
                     ]
                     for x in r["models"]
                 ],

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..atomic import atomic_write_json, read_json
 from ..logsetup import kv
-from ..names import InvalidName, validate_zone
+from ..names import InvalidName, validate_hostname, validate_zone
 
 __all__ = ["SERVICES", "NodeEntry", "Registry"]
 
@@ -49,20 +49,6 @@ class NodeEntry:
     @property
     def url(self) -> str:
         return f"http://{self.hostname}:{self.port}"
-
-
-def validate_hostname(value: object) -> str:
-    """A hostname or IP the master may call; no scheme, port, path or spaces."""
-    if (
-        not isinstance(value, str)
-        or not value
-        or len(value) > 253
-        or any(c in value for c in "/ \t\r\n:@?#\\")
-        or not value.isascii()
-        or not value.isprintable()
-    ):
-        raise InvalidName(f"invalid hostname {value!r}")
-    return value
 
 
 def validate_registration(body: object) -> dict[str, Any]:

@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..desired import DESIRED_KEY, InvalidDesired, read_remote
 from ..localdir import DesiredModel, LocalDesired, LocalModelDir
 from ..logsetup import kv
 from ..node.daemon import NodeDaemon, PassOutcome
 from ..store.base import NotFound, RemoteStore, StoreError
 from ..store.catalog import complete_versions, open_store, read_manifest
-from ..store.desired import DESIRED_KEY, InvalidDesired, read_desired
 from ..store.manifest import InvalidManifest, Manifest
 from .downloader import PullError, pull_version
 from .metrics import PullerMetrics
@@ -202,15 +202,16 @@ class PullerDaemon(NodeDaemon):
         if not force and info.generation == self.generation and self.targets is not None:
             return False
         try:
-            doc, generation = read_desired(self.store)
+            remote = read_remote(self.store)
         except InvalidDesired as exc:
             self.generation = info.generation  # do not re-read a broken document every poll
             self.problems = [f"desired.json: {exc}"]
             raise
-        if doc is None:  # deleted between stat and read: the next pass takes the fallback
+        if remote.state is None:  # deleted between stat and read: the next pass takes the fallback
             return False
-        targets, problems = targets_from_desired(doc)
-        self.problems = problems
+        generation = remote.generation
+        targets, problems = targets_from_desired(remote.state)
+        self.problems = [*remote.problems, *problems]
         if self.generation != generation:
             log.info("desired state changed", extra=kv(generation=generation, models=len(targets)))
         self.targets, self.generation = targets, generation
