@@ -10,6 +10,7 @@ from typing import Any
 
 from modelfleet.configmanager.api import blueprint
 from modelfleet.contracts.node import ConfigManagerStatus, QuarantineClearResult, QuarantineList
+from modelfleet.contracts.schema import from_json
 from modelfleet.devserver import FileLoader
 from modelfleet.devserver.loader import LoadError, Servable
 from modelfleet.node.admin import create_node_app
@@ -70,7 +71,7 @@ def test_broken_version_quarantined_and_live_config_equals_models_config(node: N
     node.cm.reconcile()
     app = create_node_app(node.cm, TOKEN, blueprint(node.cm))
     body = app.test_client().get("/api/v1/models", headers=AUTH).get_json()
-    status = ConfigManagerStatus.from_json(body)
+    status = from_json(ConfigManagerStatus, body)
     model = status.models["m"]
     assert model.desired == (3,) and model.local == (2, 3)
     assert model.quarantined[0].version == 3 and "DATA_LOSS" in model.quarantined[0].error
@@ -141,17 +142,17 @@ def test_quarantine_api_lists_and_clears_then_the_version_is_tried_again(tmp_pat
         write_desired(node.local, {"flaky": {"versions": [3], "keep": [1]}})
         node.cm.reconcile()
         app = create_node_app(node.cm, TOKEN, blueprint(node.cm)).test_client()
-        listed = QuarantineList.from_json(
-            app.get("/api/v1/quarantine?model=flaky", headers=AUTH).get_json()
+        listed = from_json(
+            QuarantineList, app.get("/api/v1/quarantine?model=flaky", headers=AUTH).get_json()
         )
-        assert [(e.model, e.version) for e in listed.entries] == [("flaky", 3)]
-        assert "RESOURCE_EXHAUSTED" in listed.entries[0].error
+        assert [(e.model, e.version) for e in listed.quarantined] == [("flaky", 3)]
+        assert "RESOURCE_EXHAUSTED" in listed.quarantined[0].error
         assert (
             app.get("/api/v1/quarantine?model=other", headers=AUTH).get_json()["quarantined"] == []
         )
         loader.healed = True
         resp = app.delete("/api/v1/quarantine/flaky/3", headers=AUTH)
-        cleared = QuarantineClearResult.from_json(resp.get_json())
+        cleared = from_json(QuarantineClearResult, resp.get_json())
         assert [e.version for e in cleared.cleared] == [3]
         # TF Serving still shows v3's old END-with-error row until it starts the new load:
         # that stale row must not quarantine the version again.

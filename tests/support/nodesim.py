@@ -78,7 +78,9 @@ class SimHost:
                 else (),
             )
             config[m] = ModelServingConfig(versions)
-        return ConfigManagerStatus(
+        from modelfleet.contracts.schema import to_json
+
+        status = ConfigManagerStatus(
             hostname=self.hostname,
             zone=self.zone,
             tfserving=TFServingReach(
@@ -89,7 +91,8 @@ class SimHost:
             models=models,
             config=config,
             in_sync=self.tfserving_up,
-        ).to_json()
+        )
+        return dict(to_json(status))
 
 
 class NodeSim:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, jsonify, request
 
 from ..contracts.node import QuarantineClearResult, QuarantineList
+from ..contracts.schema import to_json
 from ..names import InvalidName, parse_version, validate_model_name
 from ..node.admin import json_error
 
@@ -35,7 +36,7 @@ def blueprint(cm: ConfigManager) -> Blueprint:
 
     @bp.get("/models")
     def models() -> Any:
-        return jsonify(cm.status().to_json())
+        return jsonify(to_json(cm.status()))
 
     @bp.post("/reload")
     def reload() -> Any:
@@ -62,7 +63,7 @@ def blueprint(cm: ConfigManager) -> Blueprint:
         except InvalidName as exc:
             return json_error(400, str(exc))
         s = cm.settings
-        return jsonify(QuarantineList(s.hostname, s.zone, tuple(entries)).to_json())
+        return jsonify(to_json(QuarantineList(s.hostname, s.zone, tuple(entries))))
 
     @bp.delete("/quarantine/<model>")
     @bp.delete("/quarantine/<model>/<version>")
@@ -75,6 +76,6 @@ def blueprint(cm: ConfigManager) -> Blueprint:
         cleared = cm.quarantine.clear(name, number)
         if cleared:
             cm.wake()
-        return jsonify(QuarantineClearResult(cm.settings.hostname, tuple(cleared)).to_json())
+        return jsonify(to_json(QuarantineClearResult(cm.settings.hostname, tuple(cleared))))
 
     return bp

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from ..contracts.node import (
     ConfigManagerStatus,
     LoadedVersion,
+    MasterLink,
     ModelStatus,
+    QuarantinedVersion,
     TFServingReach,
+    VersionState,
 )
 from ..localdir import DesiredState
 from .observe import Live
@@ -124,10 +127,16 @@ class NodeState:
                     desired=desired[name].versions if name in desired else (),
                     local=tuple(self.installed.get(name, ())),
                     labels=sent[name].label_map if name in sent else {},
-                    quarantined=tuple(e for e in entries if e.model == name),
+                    quarantined=tuple(
+                        QuarantinedVersion(e.version, e.error, e.at, e.identity)
+                        for e in entries
+                        if e.model == name
+                    ),
                     loaded=tuple(
                         LoadedVersion(
-                            r.version, r.state, r.error_message if r.error_code != "OK" else None
+                            r.version,
+                            cast(VersionState, r.state),
+                            r.error_message if r.error_code != "OK" else None,
                         )
                         for r in self.live.rows.get(name, ())
                     ),
@@ -141,5 +150,5 @@ class NodeState:
                 config=to_contract(sent),
                 in_sync=self.in_sync,
                 error=self.last_error,
-                master=master,
+                master=MasterLink(**master) if master else None,
             )
