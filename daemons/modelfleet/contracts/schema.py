@@ -211,7 +211,7 @@ def json_schema(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
         return {}
     if tp is type(None) or tp is None:
         return {"type": "null"}
-    if tp in _SIMPLE:
+    if isinstance(tp, type) and tp in _SIMPLE:  # generic aliases of Annotated do not hash
         return {"type": _SIMPLE[tp]}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return {"enum": [e.value for e in tp]}
