@@ -57,31 +57,42 @@ class SimHost:
         }
 
     def cm_models(self) -> dict[str, Any]:
+        """The config manager's status document, built with its contract type."""
+        from modelfleet.contracts.node import (
+            ConfigManagerStatus,
+            LoadedVersion,
+            ModelServingConfig,
+            ModelStatus,
+            TFServingReach,
+        )
+
         models = {}
+        config = {}
         for m, vs in self.models.items():
-            models[m] = {
-                "desired": sorted(int(v) for v in vs),
-                "local": sorted(int(v) for v in vs),
-                "labels": {},
-                "quarantined": [],
-                "loaded": [
-                    {"version": int(v), "state": s if self.tfserving_up else "END", "error": ""}
-                    for v, s in sorted(vs.items())
-                ]
+            versions = tuple(sorted(int(v) for v in vs))
+            models[m] = ModelStatus(
+                desired=versions,
+                local=versions,
+                loaded=tuple(LoadedVersion(int(v), s) for v, s in sorted(vs.items()))
                 if self.tfserving_up
-                else [],
-            }
-        return {
-            "service": "config_manager",
-            "hostname": self.hostname,
-            "zone": self.zone,
-            "tfserving": {
-                "target": "127.0.0.1:8500",
-                "reachable": self.tfserving_up,
-                "error": "" if self.tfserving_up else "connection refused",
-            },
-            "models": models,
-        }
+                else (),
+            )
+            config[m] = ModelServingConfig(versions)
+        from modelfleet.contracts.schema import to_json
+
+        status = ConfigManagerStatus(
+            hostname=self.hostname,
+            zone=self.zone,
+            tfserving=TFServingReach(
+                "127.0.0.1:8500",
+                self.tfserving_up,
+                None if self.tfserving_up else "connection refused",
+            ),
+            models=models,
+            config=config,
+            in_sync=self.tfserving_up,
+        )
+        return dict(to_json(status))
 
 
 class NodeSim:

@@ -87,6 +87,43 @@ def register(cli: click.Group) -> None:
         help="Seconds in-flight calls get on SIGTERM; 0 = exit at once, like "
         "tensorflow_model_server (dev-server extra, for tests).",
     )
+    @click.option(
+        "--max_num_load_retries",
+        "--max-num-load-retries",
+        "max_num_load_retries",
+        type=click.IntRange(0, 1000),
+        default=5,
+        show_default=True,
+        help="Retries of a failing load before it ends in error (TF Serving's flag).",
+    )
+    @click.option(
+        "--load_retry_interval_micros",
+        "--load-retry-interval-micros",
+        "load_retry_interval_micros",
+        type=click.IntRange(-1, 3600 * 10**6),
+        default=60 * 10**6,
+        show_default=True,
+        help="Microseconds between load retries; negative: no wait (TF Serving's flag).",
+    )
+    @click.option(
+        "--num_load_threads",
+        "--num-load-threads",
+        "num_load_threads",
+        type=click.IntRange(0, 64),
+        default=0,
+        show_default=True,
+        help="Load thread pool; 0 = loads run one at a time in the manager loop (TF Serving).",
+    )
+    @click.option(
+        "--file_system_poll_wait_seconds",
+        "--file-system-poll-wait-seconds",
+        "file_system_poll_wait_seconds",
+        type=click.FloatRange(0.01, 3600),
+        default=1.0,
+        show_default=True,
+        help="How often base paths are polled for versions (TF Serving's flag; "
+        "fractions allowed here for tests).",
+    )
     @click.option("--log-level", default=lambda: os.environ.get("MODELFLEET_LOG_LEVEL", "INFO"))
     def run(
         port: int,
@@ -98,9 +135,14 @@ def register(cli: click.Group) -> None:
         grpc_channel_arguments: str,
         monitoring_config_file: Path | None,
         graceful_stop: float,
+        max_num_load_retries: int,
+        load_retry_interval_micros: int,
+        num_load_threads: int,
+        file_system_poll_wait_seconds: float,
         log_level: str,
     ) -> None:
         """Serve TF Serving's gRPC API (ModelService, PredictionService) on --port."""
+        from ..devserver.manager import ManagerOptions
         from ..devserver.metrics import parse_monitoring_config
         from ..devserver.server import parse_channel_arguments
         from ..devserver.server import run as run_server
@@ -130,6 +172,12 @@ def register(cli: click.Group) -> None:
                 grpc_channel_arguments=grpc_channel_arguments,
                 monitoring_config_file=monitoring_config_file,
                 graceful_stop=graceful_stop,
+                options=ManagerOptions(
+                    max_num_load_retries=max_num_load_retries,
+                    load_retry_interval=max(0, load_retry_interval_micros) / 1e6,
+                    num_load_threads=num_load_threads,
+                    file_system_poll_wait=file_system_poll_wait_seconds,
+                ),
             )
         except ConfigError as exc:
             die(f"{model_config_file}: {exc}")

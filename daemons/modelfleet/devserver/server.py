@@ -33,7 +33,7 @@ import grpc
 from ..logsetup import kv
 from ..tfserving.config import parse_config
 from .loader import Loader, TensorFlowLoader, make_loader
-from .manager import ModelManager, ServingError
+from .manager import ManagerOptions, ModelManager, ServingError
 from .metrics import CountingInterceptor, ServingMetrics, parse_monitoring_config
 from .rest import make_rest_server
 from .service import add_services
@@ -79,7 +79,7 @@ class DevServer:
         rest_api_port: int = 0,
         host: str = "0.0.0.0",
         loader: Loader | None = None,
-        load_threads: int = 4,
+        options: ManagerOptions | None = None,
         grpc_threads: int = 16,
         grpc_channel_arguments: str = "",
         monitoring_config_file: Path | None = None,
@@ -91,7 +91,7 @@ class DevServer:
         self.model_config_file = model_config_file
         self.graceful_stop = graceful_stop
         self.loader = loader or make_loader()
-        self.manager = ModelManager(self.loader, load_threads=load_threads)
+        self.manager = ModelManager(self.loader, options)
         self.metrics = ServingMetrics()
         self.metrics_path: str | None = None
         if monitoring_config_file is not None:
@@ -129,6 +129,7 @@ class DevServer:
     def start(self) -> None:
         if isinstance(self.loader, TensorFlowLoader):
             self.loader.warm_up()
+        self.manager.start()
         self.load_startup_config()
         bound = self._grpc.add_insecure_port(f"{self.host}:{self.port}")
         if bound == 0:
@@ -196,6 +197,7 @@ def run(
     grpc_channel_arguments: str = "",
     monitoring_config_file: Path | None = None,
     graceful_stop: float = 0.0,
+    options: ManagerOptions | None = None,
 ) -> None:
     """Entry point of ``modelfleet devserver run``."""
     server = DevServer(
@@ -207,5 +209,6 @@ def run(
         grpc_channel_arguments=grpc_channel_arguments,
         monitoring_config_file=monitoring_config_file,
         graceful_stop=graceful_stop,
+        options=options,
     )
     server.serve_forever()

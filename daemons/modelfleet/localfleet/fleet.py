@@ -64,6 +64,11 @@ class FleetSpec:
     # re-resolve DNS at that age, which is what lets drains and undrains move traffic.
     connection_age_ms: int = 0
     connection_age_grace_ms: int = 0
+    # TF Serving retries a failing load (reported LOADING) before it ends in error; its
+    # defaults (5 retries, 60 s apart) keep a broken version loading 5 minutes. A local fleet
+    # is for demos and tests: 2 retries, 1 s apart. devserver_args may override both.
+    load_retries: int = 2
+    load_retry_interval: float = 1.0
 
     @classmethod
     def default(
@@ -289,6 +294,8 @@ class Fleet:
             if self.spec.connection_age_grace_ms:
                 age += f",grpc.max_connection_age_grace_ms={self.spec.connection_age_grace_ms}"
             tfserving += ["--grpc_channel_arguments", age]
+        tfserving += ["--max_num_load_retries", str(self.spec.load_retries)]
+        tfserving += ["--load_retry_interval_micros", str(int(self.spec.load_retry_interval * 1e6))]
         tfserving += ["--mode", self.spec.devserver_mode, *self.spec.devserver_args]
         return {
             "tfserving": tfserving,

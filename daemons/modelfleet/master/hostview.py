@@ -23,6 +23,9 @@ from ..contracts.cluster import (
     Restarts,
     TFServingView,
 )
+from ..contracts.node import ConfigManagerStatus
+from ..contracts.node import ModelStatus as NodeModelStatus
+from ..contracts.schema import ContractError, from_json
 from .fanout import CallResult
 from .registry import SERVICES, NodeEntry
 
@@ -39,33 +42,30 @@ def _daemon_view(describe: dict[str, Any], result: CallResult | None) -> DaemonV
     )
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _versions(values: Any) -> tuple[int, ...]:
-    if not isinstance(values, list):
-        return ()
-    return tuple(sorted(v for v in values if isinstance(v, int) and not isinstance(v, bool)))
-
-
-def _host_model(info: dict[str, Any]) -> HostModel:
-    loaded = {
-        str(e.get("version")): str(e.get("state"))
-        for e in info.get("loaded") or []
-        if isinstance(e, dict)
-    }
-    quarantined = tuple(
-        QuarantinedVersion(int(q["version"]), str(q.get("error") or ""))
-        for q in info.get("quarantined") or []
-        if isinstance(q, dict) and isinstance(q.get("version"), int)
-    )
+def _host_model(info: NodeModelStatus) -> HostModel:
     return HostModel(
-        loaded=loaded,
-        desired=_versions(info.get("desired")),
-        local=_versions(info.get("local")),
-        quarantined=quarantined,
+        loaded={str(v.version): v.state for v in info.loaded},
+        desired=tuple(sorted(info.desired)),
+        local=tuple(sorted(info.local)),
+        quarantined=tuple(QuarantinedVersion(q.version, q.error) for q in info.quarantined),
     )
+
+
+def _cm_status(body: dict[str, Any] | None, problems: list[Problem]) -> ConfigManagerStatus | None:
+    """The config manager's answer checked against its contract (a problem if it is not)."""
+    if body is None:
+        return None
+    try:
+        return cast(ConfigManagerStatus, from_json(ConfigManagerStatus, body))
+    except ContractError as exc:
+        problems.append(
+            Problem(
+                "daemon_unreachable",
+                f"config_manager: status breaks its contract: {exc}",
+                service="config_manager",
+            )
+        )
+        return None
 
 
 def fold_host(
@@ -105,13 +105,11 @@ def fold_host(
     models: dict[str, HostModel] = {}
     serving: dict[str, tuple[int, ...]] = {}
     tf_restarts = 0
-    cm = bodies.get("config_manager")
+    cm = _cm_status(bodies.get("config_manager"), problems)
     if cm is not None:
-        tf = _obj(cm.get("tfserving"))
-        reachable = bool(tf.get("reachable"))
-        tfserving = TFServingView(reachable, str(tf.get("error") or ""))
-        tf_restarts = track_tfserving(hostname, reachable)
-        if not reachable:
+        tfserving = TFServingView(cm.tfserving.reachable, cm.tfserving.error or "")
+        tf_restarts = track_tfserving(hostname, cm.tfserving.reachable)
+        if not cm.tfserving.reachable:
             problems.append(
                 Problem(
                     "tfserving_unreachable",
@@ -119,18 +117,9 @@ def fold_host(
                     service="config_manager",
                 )
             )
-        raw_models = _obj(cm.get("models"))
-        for model, info in sorted(raw_models.items()):
-            if not isinstance(info, dict):
-                continue
+        for model, info in sorted(cm.models.items()):
             models[model] = _host_model(info)
-            serving[model] = tuple(
-                sorted(
-                    int(v)
-                    for v, s in models[model].loaded.items()
-                    if s == "AVAILABLE" and v.isascii() and v.isdigit()
-                )
-            )
+            serving[model] = tuple(info.serving())
             if models[model].quarantined:
                 versions = tuple(q.version for q in models[model].quarantined)
                 problems.append(
