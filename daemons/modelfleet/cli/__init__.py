@@ -26,6 +26,7 @@ _AREAS = (
     "devserver",
     "master",
     "operator",
+    "quarantine",
     "localfleet",
     "loadtest",
 )

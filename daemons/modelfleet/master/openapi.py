@@ -331,6 +331,42 @@ ENDPOINTS: dict[str, dict[str, dict[str, Any]]] = {
         )
     },
     "/api/v1/openapi.json": {"get": _op("This document", "read", ())},
+    "/api/v1/quarantine": {
+        "get": _op(
+            "Quarantined versions on every config manager",
+            "read",
+            ("400",),
+            description="Fans out to the live config managers (a node that does not answer "
+            "is listed under failed). version needs model.",
+            params=[
+                _query("model", _NAME),
+                _query("version", {"type": "string", "pattern": "^[1-9][0-9]{0,18}$"}),
+                _ZONE_Q,
+                _query("node", _HOST, desc="only this host"),
+            ],
+        )
+    },
+    "/api/v1/quarantine/{model}": {
+        "delete": _op(
+            "Clear the quarantine of every version of a model (they are tried again)",
+            "admin",
+            ("400",),
+            params=[_MODEL, _ZONE_Q, _query("node", _HOST, desc="only this host")],
+        )
+    },
+    "/api/v1/quarantine/{model}/{version}": {
+        "delete": _op(
+            "Clear the quarantine of one version (it is tried again)",
+            "admin",
+            ("400",),
+            params=[
+                _MODEL,
+                _path("version", {"type": "string", "pattern": "^[1-9][0-9]{0,18}$"}),
+                _ZONE_Q,
+                _query("node", _HOST, desc="only this host"),
+            ],
+        )
+    },
 }
 
 
