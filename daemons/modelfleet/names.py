@@ -121,7 +121,10 @@ def parse_version(value: object) -> int:
 
 
 def version_from_json(value: object) -> int:
-    """A version in a JSON document: a JSON integer, never a string or a float."""
+    """A version in a JSON document: a JSON number with an integer value (``3`` or ``3.0``,
+    as JSON Schema's ``integer``), never a string, a boolean or a fraction."""
+    if isinstance(value, float) and value.is_integer():
+        return _in_range(int(value), value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidName(f"invalid version {shown(value)}: must be a JSON integer")
     return _in_range(value, value)

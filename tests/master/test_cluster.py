@@ -3,6 +3,7 @@ triage — against simulated nodes on loopback."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -240,3 +241,59 @@ def test_triage_decision_tree(client: FlaskClient, auth: dict, sim: NodeSim, tok
             "/api/v1/maintenance", json={"node": h.hostname, "enabled": True}, headers=auth["admin"]
         )
     assert verdict()["verdict"] == "outage_single_node"
+
+
+class SickStore:
+    """A bucket whose desired.json reads hang while ``sick`` is set (a GCS client retrying
+    for a minute); every other call goes to the real directory."""
+
+    def __init__(self, root: Any) -> None:
+        from modelfleet.store.local import LocalStore
+
+        self.inner = LocalStore(root)
+        self.url = self.inner.url
+        self.sick = threading.Event()
+        self.release = threading.Event()
+
+    def read(self, key: str) -> tuple[bytes, int]:
+        if self.sick.is_set() and key.endswith("desired.json"):
+            self.release.wait(60)
+        return self.inner.read(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_triage_and_drain_guard_answer_within_their_deadline_when_the_bucket_is_sick(
+    settings: Any, tokens: dict, auth: dict, sim: NodeSim, bucket: Any
+) -> None:
+    from dataclasses import replace
+
+    from modelfleet.master import create_app
+    from modelfleet.master.remote import RemoteState
+
+    store = SickStore(bucket)
+    app = create_app(
+        {"SETTINGS": replace(settings, fanout_deadline=1.0), "REMOTE": RemoteState(store)}
+    )
+    client = app.test_client()
+    try:
+        fleet(sim, client, tokens["cluster"], ["z1", "z2", "z2", "z2"])
+        healthy = client.get("/api/v1/triage?fresh=true", headers=auth["readonly"]).json
+        assert healthy["verdict"] == "healthy" and healthy["facts"]["desired"]["source"] == "bucket"
+        store.sick.set()
+        for path in ("/api/v1/triage?fresh=true", "/api/v1/drain-check?zone=z1"):
+            started = time.monotonic()
+            resp = client.get(path, headers=auth["readonly"])
+            assert resp.status_code == 200
+            assert time.monotonic() - started < 2.0, path  # the deadline (1 s), not a minute
+        triage = client.get("/api/v1/triage?fresh=true", headers=auth["readonly"]).json
+        desired = triage["facts"]["desired"]
+        assert desired["source"] == "cache" and desired["generation"] > 0
+        assert "did not answer within" in desired["error"]
+        assert triage["verdict"] == "healthy"  # nodes serve what they should: no outage
+        assert any("cannot read the desired state" in a for a in triage["actions"])
+        assert client.get(path, headers=auth["readonly"]).json["allowed"] is True
+    finally:
+        store.release.set()
+        app.extensions["modelfleet"].registry.close()

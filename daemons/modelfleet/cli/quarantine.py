@@ -12,25 +12,15 @@ quarantined again. Exit codes as every operator command (``modelfleet --help``):
 
 from __future__ import annotations
 
+import sys
 from typing import Any
-from urllib.parse import quote
 
 import click
 
-from ..names import InvalidName, parse_version, validate_model_name
-from .common import die
-from .operator import EXIT_FAILED, EXIT_USAGE, _common, _emit, _exit, _setup, _table
+from .client import EXIT_FAILED, common_options, emit, segment, setup, table
+from .params import HOST, MODEL, VERSION, ZONE
 
 __all__ = ["register"]
-
-
-def _names(model: str | None, version: str | None) -> tuple[str | None, int | None]:
-    try:
-        name = validate_model_name(model) if model is not None else None
-        number = parse_version(version) if version is not None else None
-    except InvalidName as exc:
-        die(str(exc), EXIT_USAGE)
-    return name, number
 
 
 def _failed(r: dict[str, Any]) -> None:
@@ -53,24 +43,24 @@ def register(cli: click.Group) -> None:
         """Versions that failed to load and are not served again (list, clear)."""
 
     scope = [
-        click.option("--zone", help="only this maintenance zone"),
-        click.option("--node", help="only this host"),
+        click.option("--zone", type=ZONE, help="only this maintenance zone"),
+        click.option("--node", type=HOST, help="only this host"),
     ]
 
     def scoped(f: Any) -> Any:
         for option in scope:
             f = option(f)
-        return _common(f)
+        return common_options(f)
 
     @quarantine.command("list")
-    @click.argument("model", required=False)
-    @click.argument("version", required=False)
+    @click.argument("model", type=MODEL, required=False)
+    @click.argument("version", type=VERSION, required=False)
     @scoped
     @click.pass_context
     def list_cmd(
         ctx: click.Context,
         model: str | None,
-        version: str | None,
+        version: int | None,
         zone: str | None,
         node: str | None,
         master_url: str | None,
@@ -78,34 +68,31 @@ def register(cli: click.Group) -> None:
         as_json: bool,
     ) -> None:
         """Quarantined versions on every node (of MODEL, of one VERSION)."""
-        name, number = _names(model, version)
-        m = _setup(ctx, master_url, token_file, as_json)
-        params = {
-            k: v
-            for k, v in {"model": name, "version": number, "zone": zone, "node": node}.items()
-            if v is not None
-        }
-        r = m.call("GET", "/api/v1/quarantine", params=params)
+        m = setup(ctx, master_url, token_file, as_json)
+        scope = {"model": model, "version": version, "zone": zone, "node": node}
+        r = m.call(
+            "GET", "/api/v1/quarantine", params={k: v for k, v in scope.items() if v is not None}
+        )
 
-        def table(r: dict[str, Any]) -> None:
+        def show(r: dict[str, Any]) -> None:
             if r["entries"]:
-                _table(_rows(r["entries"]), ["model", "version", "host", "zone", "since", "error"])
+                table(_rows(r["entries"]), ["MODEL", "VERSION", "HOST", "ZONE", "SINCE", "ERROR"])
             else:
                 click.echo(f"nothing quarantined ({r['answered']}/{r['targets']} nodes answered)")
             _failed(r)
 
-        _emit(ctx, r, table)
-        _exit(0 if not r["failed"] else EXIT_FAILED)
+        emit(ctx, r, show)
+        sys.exit(0 if not r["failed"] else EXIT_FAILED)
 
     @quarantine.command("clear")
-    @click.argument("model")
-    @click.argument("version", required=False)
+    @click.argument("model", type=MODEL)
+    @click.argument("version", type=VERSION, required=False)
     @scoped
     @click.pass_context
     def clear_cmd(
         ctx: click.Context,
         model: str,
-        version: str | None,
+        version: int | None,
         zone: str | None,
         node: str | None,
         master_url: str | None,
@@ -113,25 +100,23 @@ def register(cli: click.Group) -> None:
         as_json: bool,
     ) -> None:
         """Clear MODEL's quarantine (one VERSION, or all): nodes try it again now."""
-        name, number = _names(model, version)
-        assert name is not None
-        m = _setup(ctx, master_url, token_file, as_json)
-        path = f"/api/v1/quarantine/{quote(name, safe='')}"
-        if number is not None:
-            path += f"/{number}"
+        m = setup(ctx, master_url, token_file, as_json)
+        path = f"/api/v1/quarantine/{segment(model)}"
+        if version is not None:
+            path += f"/{segment(version)}"
         params = {k: v for k, v in {"zone": zone, "node": node}.items() if v is not None}
         r = m.call("DELETE", path, params=params)
 
-        def table(r: dict[str, Any]) -> None:
-            what = f"{name}/{number}" if number is not None else name
+        def show(r: dict[str, Any]) -> None:
+            what = f"{model}/{version}" if version is not None else model
             hosts = sorted({e["hostname"] for e in r["cleared"]})
             click.echo(
                 f"cleared {len(r['cleared'])} entr{'y' if len(r['cleared']) == 1 else 'ies'} of "
                 f"{what} on {len(hosts)} node(s); {r['ok']}/{r['targets']} config managers answered"
             )
             if r["cleared"]:
-                _table(_rows(r["cleared"]), ["model", "version", "host", "zone", "since", "error"])
+                table(_rows(r["cleared"]), ["MODEL", "VERSION", "HOST", "ZONE", "SINCE", "ERROR"])
             _failed(r)
 
-        _emit(ctx, r, table)
-        _exit(0 if not r["failed"] else EXIT_FAILED)
+        emit(ctx, r, show)
+        sys.exit(0 if not r["failed"] else EXIT_FAILED)

@@ -5,13 +5,15 @@ errors are in :mod:`.cluster`; the desired state itself in :mod:`modelfleet.desi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from ..desired.document import DesiredState, ModelEntry
 from .cluster import CallOutcome, DaemonView, HostStatus, Maintenance
-from .fields import Hostname, ModelName, Version, Zone
+from .fields import Hostname, Label, ModelName, Version, Zone
+from .schema import rule
 
 __all__ = [
     "BucketVersion",
@@ -19,6 +21,8 @@ __all__ = [
     "EditReply",
     "ForgetReply",
     "HostQuarantine",
+    "LabelBody",
+    "MaintenanceBody",
     "MaintenanceChange",
     "ManifestFileView",
     "ManifestView",
@@ -28,10 +32,15 @@ __all__ = [
     "NodeDetail",
     "NodeList",
     "OperationResult",
+    "PinBody",
+    "PromoteBody",
     "QuarantineClearReport",
     "QuarantineReport",
     "RegisterReply",
+    "RetireBody",
+    "RollbackBody",
     "SyncSummary",
+    "TargetBody",
 ]
 
 
@@ -162,6 +171,113 @@ class MaintenanceChange:
     maintenance: Maintenance
     zone: Zone | None = None
     node: Hostname | None = None
+
+
+# -- request bodies --------------------------------------------------------------------------
+
+
+def _check_generation(value: int) -> int:
+    if not 0 <= value < 2**63:
+        raise ValueError("if_generation must be a non-negative integer")
+    return value
+
+
+def _check_deadline(value: float) -> float:
+    if not 0 < value <= 60:
+        raise ValueError("deadline must be a number of seconds in (0, 60]")
+    return value
+
+
+_ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # no control characters: one line
+
+
+def _check_reason(value: str) -> str:
+    if len(value) > 500 or not re.fullmatch(_ONE_LINE[1:-1], value):
+        raise ValueError("reason must be one line of at most 500 characters")
+    return value
+
+
+Generation = Annotated[
+    int,
+    rule(
+        _check_generation,
+        minimum=0,
+        maximum=2**63 - 1,
+        description="fail with 409 unless desired.json is at this generation",
+    ),
+]
+Deadline = Annotated[float, rule(_check_deadline, exclusiveMinimum=0, maximum=60)]
+Reason = Annotated[str, rule(_check_reason, maxLength=500, pattern=_ONE_LINE)]
+
+
+@dataclass(frozen=True)
+class PromoteBody:
+    """Serve exactly ``version``, labelled stable."""
+
+    version: Version
+    if_generation: Generation | None = None
+
+
+@dataclass(frozen=True)
+class RollbackBody:
+    if_generation: Generation | None = None
+
+
+@dataclass(frozen=True)
+class PinBody:
+    """Pin (to ``version`` if given) or, with ``pinned: false``, unpin (no version then)."""
+
+    __schema_extra__ = {
+        "anyOf": [
+            {"properties": {"pinned": {"const": True}}},
+            {"properties": {"version": {"type": "null"}}},
+        ]
+    }
+
+    pinned: bool = True
+    version: Version | None = None
+    if_generation: Generation | None = None
+
+
+@dataclass(frozen=True)
+class LabelBody:
+    """Point ``label`` at ``version``; ``version: null`` removes the label."""
+
+    label: Label
+    version: Version | None
+    if_generation: Generation | None = None
+
+
+@dataclass(frozen=True)
+class RetireBody:
+    retired: bool = True
+    if_generation: Generation | None = None
+
+
+@dataclass(frozen=True)
+class TargetBody:
+    """Which daemons a fan-out reaches: all, a zone or a node."""
+
+    zone: Zone | None = None
+    node: Hostname | None = None
+    deadline: Deadline | None = None
+
+
+@dataclass(frozen=True)
+class MaintenanceBody:
+    """Exactly one of ``zone`` or ``node``."""
+
+    __schema_extra__ = {
+        "oneOf": [
+            {"required": ["zone"], "properties": {"zone": {"type": "string"}}},
+            {"required": ["node"], "properties": {"node": {"type": "string"}}},
+        ]
+    }
+
+    enabled: bool
+    zone: Zone | None = None
+    node: Hostname | None = None
+    reason: Reason = ""
 
 
 # -- quarantine (master/views_quarantine.py) -------------------------------------------------

@@ -12,7 +12,8 @@ version) and the JSON Schema keywords that say the same thing. Three functions u
   trusts), raising :class:`ContractError` with the path of the first bad field; unknown
   object keys are ignored (a newer peer may add fields during a rolling upgrade);
 - :func:`json_schema` gives the JSON Schema (OpenAPI 3.1), registering each contract once
-  under ``components`` and referring to it by ``$ref``.
+  under ``components`` and referring to it by ``$ref``; a contract's ``__schema_extra__``
+  (a plain class attribute) adds rules across its fields.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class ContractError(ValueError):
     """JSON data that does not follow its contract; the message starts with the field path."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: Union needs hashes
 class Rule:
     """``Annotated`` metadata: a check run after the type check, and its JSON Schema words."""
 
@@ -126,6 +127,9 @@ def from_json(tp: Any, data: Any, where: str = "") -> Any:
             raise _fail(where, "must be true or false")
         return data
     if tp is int:
+        # JSON Schema's integer is a value: 3 and 3.0 are the same number (never "3").
+        if isinstance(data, float) and data.is_integer():
+            return int(data)
         if isinstance(data, bool) or not isinstance(data, int):
             raise _fail(where, "must be an integer")
         return data
@@ -237,6 +241,8 @@ def json_schema(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
                 "required": [n for n, _, req in _fields(tp) if req],
                 "additionalProperties": False,
             }
+            # Rules across fields ("exactly one of zone or node") as JSON Schema words.
+            schema.update(getattr(tp, "__schema_extra__", {}))
             doc = (tp.__doc__ or "").strip()
             if doc and not doc.startswith(f"{name}("):
                 schema["description"] = doc.split("\n\n")[0]

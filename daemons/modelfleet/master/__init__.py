@@ -90,9 +90,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    # Paths are matched as sent: a merged or redirected path would act on another model.
+    # Paths are matched as sent: a merged or redirected path would act on another model
+    # (no rule ends with "/", so strict slashes never redirect either: they 404).
     app.url_map.merge_slashes = False
-    app.url_map.strict_slashes = False
     settings: MasterSettings = app.config["SETTINGS"] or MasterSettings.from_env()
     app.config["SETTINGS"] = settings
     app.config["TOKENS"] = {

@@ -11,6 +11,7 @@ audit log holds what the master understood — never the raw body.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -21,7 +22,7 @@ from typing import Any, TypeVar, cast
 from flask import Response, current_app, g, jsonify, request
 
 from ..contracts.cluster import ErrorBody, RequestSummary
-from ..contracts.schema import to_json
+from ..contracts.schema import ContractError, from_json, to_json
 from ..names import (
     InvalidName,
     parse_version,
@@ -46,11 +47,13 @@ __all__ = [
     "bounded",
     "error_response",
     "json_body",
+    "parse_body",
     "reply",
     "services",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+B = TypeVar("B")
 
 MAX_BODY_BYTES = 64 << 10  # the largest legitimate body is a few hundred bytes
 MAX_JSON_DEPTH = 4  # bodies are flat objects; deeper nesting is refused before parsing
@@ -156,6 +159,20 @@ def json_body(allowed: set[str] | None) -> dict[str, Any]:
             400, f"unknown field(s): {listed}; allowed: {', '.join(sorted(allowed or ()))}"
         )
     return data
+
+
+def parse_body(contract: type[B]) -> B:
+    """The body checked against its declaration (the same one the OpenAPI document
+    publishes); 400 naming the first bad field. Its fields go to the audit entry."""
+    assert dataclasses.is_dataclass(contract)
+    data = json_body({f.name for f in dataclasses.fields(contract)})
+    try:
+        body: B = from_json(contract, data)
+    except ContractError as exc:
+        raise ApiError(400, str(exc)) from None
+    for name, value in to_json(body, omit_none=True).items():
+        _record(name, value)
+    return body
 
 
 # -- validated arguments ---------------------------------------------------------------------

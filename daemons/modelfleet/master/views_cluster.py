@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Literal
 
 from flask import Blueprint, g, request
 
 from ..contracts.cluster import AuditPage, Maintenance
-from ..contracts.master_api import MaintenanceChange
+from ..contracts.master_api import MaintenanceBody, MaintenanceChange, TargetBody
 from ..contracts.schema import from_json
 from .api import (
     ApiError,
     audited,
-    bool_arg,
-    host_arg,
     int_query,
-    json_body,
+    parse_body,
     reply,
     services,
     zone_arg,
@@ -55,17 +52,8 @@ def triage() -> Any:
 
 
 def _operation(op: Literal["sync", "reload"]) -> Any:
-    data = json_body({"zone", "node", "deadline"})
-    zone = zone_arg(data["zone"]) if data.get("zone") is not None else None
-    node = host_arg(data["node"]) if data.get("node") is not None else None
-    deadline = data.get("deadline")
-    if deadline is not None and (
-        isinstance(deadline, bool)
-        or not isinstance(deadline, int | float)
-        or not 0 < deadline <= 60
-    ):
-        raise ApiError(400, "deadline must be a number of seconds in (0, 60]")
-    result = services().cluster.operation(op, zone, node, deadline)
+    body = parse_body(TargetBody)
+    result = services().cluster.operation(op, body.zone, body.node, body.deadline)
     services().cluster.invalidate()
     return reply(result)
 
@@ -101,25 +89,24 @@ def get_maintenance() -> Any:
 @require("admin")
 @audited("maintenance")
 def set_maintenance() -> Any:
-    data = json_body({"zone", "node", "enabled", "reason"})
-    if (data.get("zone") is None) == (data.get("node") is None):
+    body = parse_body(MaintenanceBody)
+    if (body.zone is None) == (body.node is None):
         raise ApiError(400, "give exactly one of zone or node")
-    if "enabled" not in data:
-        raise ApiError(400, "enabled (true/false) is required")
-    enabled = bool_arg(data, "enabled", False)
-    reason = data.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > 500 or not reason.isprintable():
-        raise ApiError(400, "reason must be one line of at most 500 characters")
-    change = MaintenanceChange(enabled=enabled, changed=False, maintenance=Maintenance())
-    if data.get("zone") is not None:
-        kind, name = "zones", zone_arg(data["zone"])
-        change = replace(change, zone=name)
-    else:
-        kind, name = "nodes", host_arg(data["node"])
-        change = replace(change, node=name)
-    changed = services().registry.set_maintenance(kind, name, enabled, by=g.who, reason=reason)
+    kind, name = ("zones", body.zone) if body.zone is not None else ("nodes", body.node)
+    assert name is not None
+    changed = services().registry.set_maintenance(
+        kind, name, body.enabled, by=g.who, reason=body.reason
+    )
     services().cluster.invalidate()
-    return reply(replace(change, changed=changed, maintenance=_maintenance()))
+    return reply(
+        MaintenanceChange(
+            enabled=body.enabled,
+            changed=changed,
+            maintenance=_maintenance(),
+            zone=body.zone,
+            node=body.node,
+        )
+    )
 
 
 @bp.get("/drain-check")

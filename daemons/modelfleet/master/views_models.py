@@ -19,10 +19,15 @@ from ..contracts.master_api import (
     BucketVersion,
     DesiredReply,
     EditReply,
+    LabelBody,
     ManifestView,
     ModelDetail,
     ModelList,
     ModelView,
+    PinBody,
+    PromoteBody,
+    RetireBody,
+    RollbackBody,
     SyncSummary,
 )
 from ..contracts.schema import from_json
@@ -30,14 +35,10 @@ from ..desired import Edit, EditError, ModelEntry, RemoteDesired, served_version
 from .api import (
     ApiError,
     audited,
-    bool_arg,
-    generation_arg,
-    json_body,
-    label_arg,
     model_arg,
+    parse_body,
     reply,
     services,
-    version_body_arg,
     version_path_arg,
 )
 from .auth import require
@@ -163,11 +164,8 @@ def _edit(edit: Edit, if_generation: int | None = None) -> EditReply:
 @audited("promote")
 def promote(model: str) -> Any:
     model_arg(model)
-    data = json_body({"version", "if_generation"})
-    if "version" not in data:
-        raise ApiError(400, "version is required")
-    version = version_body_arg(data["version"])
-    return reply(_edit(Edit("promote", model, version), generation_arg(data)))
+    body = parse_body(PromoteBody)
+    return reply(_edit(Edit("promote", model, body.version), body.if_generation))
 
 
 @bp.post("/models/<model>/rollback")
@@ -175,8 +173,8 @@ def promote(model: str) -> Any:
 @audited("rollback")
 def rollback(model: str) -> Any:
     model_arg(model)
-    data = json_body({"if_generation"})
-    return reply(_edit(Edit("rollback", model), generation_arg(data)))
+    body = parse_body(RollbackBody)
+    return reply(_edit(Edit("rollback", model), body.if_generation))
 
 
 @bp.post("/models/<model>/pin")
@@ -184,13 +182,11 @@ def rollback(model: str) -> Any:
 @audited("pin")
 def pin(model: str) -> Any:
     model_arg(model)
-    data = json_body({"pinned", "version", "if_generation"})
-    pinned = bool_arg(data, "pinned", True)
-    version = None if data.get("version") is None else version_body_arg(data["version"])
-    if not pinned and version is not None:
+    body = parse_body(PinBody)
+    if not body.pinned and body.version is not None:
         raise ApiError(400, "version goes with pinned true only (unpin takes no version)")
-    edit = Edit("pin", model, version) if pinned else Edit("unpin", model)
-    return reply(_edit(edit, generation_arg(data)))
+    edit = Edit("pin", model, body.version) if body.pinned else Edit("unpin", model)
+    return reply(_edit(edit, body.if_generation))
 
 
 @bp.post("/models/<model>/labels")
@@ -198,15 +194,12 @@ def pin(model: str) -> Any:
 @audited("label")
 def label(model: str) -> Any:
     model_arg(model)
-    data = json_body({"label", "version", "if_generation"})
-    name = label_arg(data.get("label"))
-    if "version" not in data:
-        raise ApiError(400, "version is required (null removes the label)")
-    if data["version"] is None:
-        edit = Edit("unlabel", model, label=name)
+    body = parse_body(LabelBody)
+    if body.version is None:
+        edit = Edit("unlabel", model, label=body.label)
     else:
-        edit = Edit("label", model, version_body_arg(data["version"]), label=name)
-    return reply(_edit(edit, generation_arg(data)))
+        edit = Edit("label", model, body.version, label=body.label)
+    return reply(_edit(edit, body.if_generation))
 
 
 @bp.post("/models/<model>/retire")
@@ -214,10 +207,9 @@ def label(model: str) -> Any:
 @audited("retire")
 def retire(model: str) -> Any:
     model_arg(model)
-    data = json_body({"retired", "if_generation"})
-    retired = bool_arg(data, "retired", True)
-    edit = Edit("retire", model) if retired else Edit("unretire", model)
-    return reply(_edit(edit, generation_arg(data)))
+    body = parse_body(RetireBody)
+    edit = Edit("retire", model) if body.retired else Edit("unretire", model)
+    return reply(_edit(edit, body.if_generation))
 
 
 @bp.delete("/models/<model>/versions/<version>")
