@@ -342,7 +342,7 @@ def _paths(b: _Builder) -> dict[str, Any]:
                 "read",
                 m.QuarantineReport,
                 description="Fans out to the live config managers (a node that does not "
-                "answer is listed under failed). version needs model.",
+                "answer is listed under failed).",
                 params=[
                     _query("model", _NAME),
                     _query("version", _VERSION_TEXT),

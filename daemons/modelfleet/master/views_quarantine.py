@@ -5,7 +5,7 @@ again there (invariant 3). Operators see every node's entries here, and clear th
 cause is fixed (a transient failure: memory, disk, a TF Serving bug fixed by an upgrade) so
 the nodes try the version again at once:
 
-- ``GET /api/v1/quarantine[?model=M[&version=V]][&zone=Z][&node=N]`` (read) fans out to the
+- ``GET /api/v1/quarantine[?model=M][&version=V][&zone=Z][&node=N]`` (read) fans out to the
   live config managers → :class:`~modelfleet.contracts.master_api.QuarantineReport`;
 - ``DELETE /api/v1/quarantine/<model>[/<version>][?zone=Z][&node=N]`` (admin, audited) fans
   out the clear → :class:`~modelfleet.contracts.master_api.QuarantineClearReport`.
@@ -25,7 +25,7 @@ from flask import Blueprint, request
 from ..contracts.master_api import HostQuarantine, QuarantineClearReport, QuarantineReport
 from ..contracts.node import QuarantineClearResult, QuarantineEntry, QuarantineList
 from ..contracts.schema import ContractError, from_json
-from .api import ApiError, audited, host_arg, model_arg, reply, services, version_path_arg, zone_arg
+from .api import audited, host_arg, model_arg, reply, services, version_path_arg, zone_arg
 from .auth import require
 from .cluster import outcome
 from .fanout import Call, CallResult
@@ -76,8 +76,6 @@ def _parsed(result: CallResult, tp: Any) -> Any:
 def list_quarantine() -> Any:
     model = request.args.get("model")
     version = request.args.get("version")
-    if version is not None and model is None:
-        raise ApiError(400, "version needs a model")
     query: dict[str, str | int] = {}
     if model is not None:
         query["model"] = model_arg(model)
