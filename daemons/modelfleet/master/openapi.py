@@ -345,7 +345,7 @@ def _paths(b: _Builder) -> dict[str, Any]:
                 "answer is listed under failed).",
                 params=[
                     _query("model", _NAME),
-                    _query("version", _VERSION_TEXT),
+                    _query("version", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}),
                     zone_q,
                     _query("node", _HOST, desc="only this host"),
                 ],
