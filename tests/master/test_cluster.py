@@ -297,3 +297,25 @@ def test_triage_and_drain_guard_answer_within_their_deadline_when_the_bucket_is_
     finally:
         store.release.set()
         app.extensions["modelfleet"].registry.close()
+
+
+def test_problem_codes_from_node_answers(
+    client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict
+) -> None:
+    """Each host problem carries its code; triage and the gates decide on codes."""
+    hosts = fleet(sim, client, tokens["cluster"], ["z1", "z1", "z2", "z2"])
+    hosts[0].sync_ok = False
+    hosts[1].models = {MODEL: {"1": "AVAILABLE"}}  # drift: desired is 2
+    hosts[2].tfserving_up = False
+    s = status(client, auth)
+    codes = {h["hostname"]: [p["code"] for p in h["problems"]] for h in s["hosts"]}
+    assert codes == {
+        hosts[0].hostname: ["sync_failing"],
+        hosts[1].hostname: ["drift"],
+        hosts[2].hostname: ["tfserving_unreachable"],
+        hosts[3].hostname: [],
+    }
+    drift = next(p for h in s["hosts"] for p in h["problems"] if p["code"] == "drift")
+    assert drift["model"] == MODEL and drift["versions"] == [1]
+    assert s["triage"]["verdict"] == "outage_single_node"
+    assert s["triage"]["facts"]["helper_problems"] == [hosts[0].hostname]

@@ -5,8 +5,9 @@ node admin APIs of docs/contracts.md on one port (the master calls each register
 hostname and port, so puller and config manager can share it here). One asyncio loop in a
 background thread serves all hosts: 1,000 hosts cost a few MB and no threads.
 
-Per host one can set a reply delay, ``tfserving_up``, the models it has loaded, or
-``hang`` (accept, never answer); every call is recorded in ``host.calls``.
+Per host one can set a reply delay, ``tfserving_up``, ``sync_ok`` (the puller's last sync),
+the models it has loaded, or ``hang`` (accept, never answer); every call is recorded in
+``host.calls``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class SimHost:
     delay: float = 0.0
     tfserving_up: bool = True
     hang: bool = False
+    sync_ok: bool = True  # the puller's last sync reached the bucket
     models: dict[str, dict[str, str]] = field(default_factory=dict)  # model → {version: state}
     calls: list[tuple[str, str]] = field(default_factory=list)
 
@@ -48,7 +50,12 @@ class SimHost:
             "hostname": self.hostname,
             "zone": self.zone,
             "remote": "sim",
-            "last_sync": {"at": "2026-01-01T00:00:00Z", "ok": True, "error": None, "generation": 1},
+            "last_sync": {
+                "at": "2026-01-01T00:00:00Z",
+                "ok": self.sync_ok,
+                "error": "" if self.sync_ok else "bucket unreachable: 503",
+                "generation": 1,
+            },
             "local": local,
             "desired": {},
             "pulls": [],

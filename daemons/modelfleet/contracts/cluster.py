@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .fields import Hostname, ModelName, Zone
+from .node import QuarantinedVersion
 
 __all__ = [
     "PROBLEM_CODES",
@@ -35,7 +36,6 @@ __all__ = [
     "ModelServing",
     "Problem",
     "ProblemCode",
-    "QuarantinedVersion",
     "RequestSummary",
     "Restarts",
     "Summary",
@@ -119,12 +119,6 @@ class DaemonView:
 @dataclass(frozen=True)
 class TFServingView:
     reachable: bool | None
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class QuarantinedVersion:
-    version: int
     error: str = ""
 
 

@@ -195,6 +195,17 @@ def from_json(tp: Any, data: Any, where: str = "") -> Any:
 # -- describing -----------------------------------------------------------------------------
 
 _SIMPLE = {int: "integer", float: "number", str: "string", bool: "boolean"}
+_NAMES: dict[str, Any] = {}  # contract name → its type: a name means one declaration
+
+
+def _component_name(tp: type) -> str:
+    owner = _NAMES.setdefault(tp.__name__, tp)
+    if owner is not tp:
+        raise TypeError(
+            f"two contracts named {tp.__name__}: {owner.__module__} and {tp.__module__} "
+            "(a document is declared once; reuse it or rename one)"
+        )
+    return tp.__name__
 
 
 def json_schema(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +242,7 @@ def json_schema(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
             schema["propertyNames"] = key_schema
         return schema
     if _is_contract(tp):
-        name = tp.__name__
+        name = _component_name(tp)
         if name not in components:
             components[name] = {}  # placeholder first: contracts may refer to themselves
             properties = {n: json_schema(f, components) for n, f, _ in _fields(tp)}

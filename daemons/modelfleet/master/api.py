@@ -28,10 +28,8 @@ from ..names import (
     parse_version,
     shown,
     validate_hostname,
-    validate_label,
     validate_model_name,
     validate_zone,
-    version_from_json,
 )
 from .audit import AuditLog
 from .cluster import Cluster
@@ -201,37 +199,12 @@ def version_path_arg(value: str) -> int:
     return cast(int, _check("version", parse_version, value))
 
 
-def version_body_arg(value: Any, field: str = "version") -> int:
-    """A version in a JSON body: a JSON integer (``"1"`` is refused, as documented)."""
-    return cast(int, _check(field, version_from_json, value))
-
-
-def label_arg(value: Any) -> str:
-    return cast(str, _check("label", validate_label, value))
-
-
 def zone_arg(value: Any, field: str = "zone") -> str:
     return cast(str, _check(field, validate_zone, value))
 
 
 def host_arg(value: Any, field: str = "node") -> str:
     return cast(str, _check(field, validate_hostname, value))
-
-
-def bool_arg(data: dict[str, Any], field: str, default: bool) -> bool:
-    value = data.get(field, default)
-    if not isinstance(value, bool):
-        raise ApiError(400, f"{field} must be true or false")
-    return cast(bool, _record(field, value))
-
-
-def generation_arg(data: dict[str, Any]) -> int | None:
-    value = data.get("if_generation")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise ApiError(400, "if_generation must be a non-negative integer")
-    return cast(int, _record("if_generation", value))
 
 
 _DIGITS = re.compile(r"[0-9]{1,6}")

@@ -19,7 +19,6 @@ from ..contracts.cluster import (
     HostStatus,
     ModelServing,
     Problem,
-    QuarantinedVersion,
     Restarts,
     TFServingView,
 )
@@ -47,7 +46,7 @@ def _host_model(info: NodeModelStatus) -> HostModel:
         loaded={str(v.version): v.state for v in info.loaded},
         desired=tuple(sorted(info.desired)),
         local=tuple(sorted(info.local)),
-        quarantined=tuple(QuarantinedVersion(q.version, q.error) for q in info.quarantined),
+        quarantined=info.quarantined,
     )
 
 
