@@ -31,6 +31,7 @@ _AREAS = (
     "master",
     "operator",
     "edits",
+    "quarantine",
     "localfleet",
     "loadtest",
     "tfserving",
