@@ -67,3 +67,19 @@ def test_resolve_targets() -> None:
     assert resolve_targets("127.0.0.2:9000,127.0.0.1:9000") == ["127.0.0.1:9000", "127.0.0.2:9000"]
     with pytest.raises(ValueError):
         resolve_targets("localhost:http")
+
+
+def test_channel_spec_keeps_one_name_a_name() -> None:
+    """One name is dialled as a name (gRPC re-resolves it: drains and undrains move calls); a
+    list is resolved once into addresses (one gRPC channel takes one name)."""
+    from modelfleet.loadgen import channel_spec
+    from modelfleet.tfserving.channel import grpc_target
+
+    assert (
+        channel_spec("logginrec.mlmodels.icfsys.com:8500") == "logginrec.mlmodels.icfsys.com:8500"
+    )
+    assert grpc_target(channel_spec("localhost:9000")) == "dns:///localhost:9000"
+    assert channel_spec("localhost:9000,127.0.0.2:9000") == "127.0.0.1:9000,127.0.0.2:9000"
+    assert grpc_target(channel_spec("localhost:9000,127.0.0.2:9000")) == (
+        "ipv4:127.0.0.1:9000,127.0.0.2:9000"
+    )

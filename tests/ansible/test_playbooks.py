@@ -1,0 +1,143 @@
+"""The drain, undrain and rollout playbooks' own logic, without hosts: deadlines sized from the
+roles' settings, the capacity filter, and the refusals that must happen before anything moves."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def test_timing_defaults_are_the_roles_defaults() -> None:
+    """tasks/timing.yml falls back to the roles' defaults; they must agree, so an inventory
+    that sets nothing gets one cold-load setting, one connection age, one TTL everywhere."""
+    timing = (REPO / "playbooks" / "tasks" / "timing.yml").read_text()
+    defaults = {
+        **yaml.safe_load((REPO / "roles" / "tfserving" / "defaults" / "main.yml").read_text()),
+        **yaml.safe_load((REPO / "roles" / "dns" / "defaults" / "main.yml").read_text()),
+    }
+    found = re.findall(r"\b(tfserving_[a-z_]+|dns_ttl) \| default\((\d+)\)", timing)
+    assert {name for name, _ in found} >= {
+        "tfserving_cold_load_timeout",
+        "tfserving_max_connection_age_ms",
+        "tfserving_max_connection_age_grace_ms",
+        "tfserving_drain_margin",
+        "tfserving_drain_quiet",
+        "dns_ttl",
+    }
+    for name, value in found:
+        assert defaults[name] == int(value), (
+            f"{name}: timing.yml says {value}, the role {defaults[name]}"
+        )
+
+
+def _capacity():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "fleet_capacity", REPO / "playbooks" / "filter_plugins" / "fleet_capacity.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.modelfleet_serving_share
+
+
+def test_serving_share_counts_like_the_drain_guard() -> None:
+    from dataclasses import replace
+
+    from modelfleet.contracts.cluster import HostStatus, Restarts, TFServingView
+    from modelfleet.contracts.schema import to_json
+
+    ok = HostStatus(
+        hostname="n1",
+        zone="zone1",
+        maintenance=False,
+        state="healthy",
+        services={},
+        tfserving=TFServingView(True),
+        models={},
+        serving={},
+        problems=(),
+        restarts=Restarts(),
+    )
+    hosts = [
+        ok,
+        replace(ok, hostname="n2", state="degraded"),
+        replace(ok, hostname="n3", state="down", tfserving=TFServingView(False, "refused")),
+        replace(ok, hostname="n4", maintenance=True),
+    ]
+    status = {"hosts": [to_json(h) for h in hosts]}
+    share = _capacity()
+    assert share(status, []) == {
+        "share": 0.5,
+        "serving": 2,
+        "total": 4,
+        "not_serving": ["n3: down", "n4: in maintenance"],
+    }
+    assert share(status, ["n1"])["share"] == 0.25  # n1 leaves: only n2 serves of 4
+    status["hosts"][1]["state"] = "fine"  # breaks the contract: does not count as serving
+    assert share(status, [])["serving"] == 1
+    assert share({}, [])["share"] == 0.0
+
+
+def _play(tmp_path: Path, playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "vars": {
+                        "ansible_connection": "local",
+                        "ansible_python_interpreter": sys.executable,
+                    },
+                    "children": {
+                        "master": {"hosts": {"m": None}},
+                        "dns": {"hosts": {"m": None}},
+                        "tfserving_nodes": {
+                            "children": {"zone1": {"hosts": {"a": None, "b": None}}}
+                        },
+                    },
+                }
+            }
+        )
+    )
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("ANSIBLE_LOCAL_TEMP", str(REPO / ".cache" / "ansible-tmp"))
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), f"playbooks/{playbook}", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_a_zone_drain_refuses_limit_to_part_of_the_zone(tmp_path: Path) -> None:
+    """`drain_zone.yml --limit HOST` used to skip the master and DNS plays and stop a node
+    that was still in DNS; now it refuses before touching anything and names drain_node.yml."""
+    result = _play(tmp_path, "drain_zone.yml", "-e", "zone=1", "--limit", "a")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "--limit leaves b of zone1 out of this run" in out
+    assert "drain_node.yml -e node=HOST" in out
+    assert "Read the admin token" not in out  # nothing after the refusal ran
+
+
+@pytest.mark.slow
+def test_a_node_drain_needs_one_node_of_the_run(tmp_path: Path) -> None:
+    result = _play(tmp_path, "drain_node.yml", "-e", "node=nosuchhost")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "give one host of tfserving_nodes" in out
