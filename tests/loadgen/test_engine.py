@@ -83,3 +83,5 @@ def test_channel_spec_keeps_one_name_a_name() -> None:
     assert grpc_target(channel_spec("localhost:9000,127.0.0.2:9000")) == (
         "ipv4:127.0.0.1:9000,127.0.0.2:9000"
     )
+    uri = "dns://127.0.0.53:5353/logginrec.localfleet:8500"
+    assert channel_spec(uri) == uri and resolve_targets(uri) == [uri]

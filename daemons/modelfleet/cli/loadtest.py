@@ -35,7 +35,8 @@ def register(cli: click.Group) -> None:
         "target",
         default="logginrec.mlmodels.icfsys.com:8500",
         show_default=True,
-        help="DNS name (every A record is a node) or a comma-separated HOST:PORT list.",
+        help="DNS name (every A record is a node), a comma-separated HOST:PORT list, or a "
+        "gRPC URI (dns://DNS_SERVER/NAME:PORT).",
     )
     @click.option("--model", type=MODEL, required=True, help="Model name to call.")
     @click.option("--input", "inputs", multiple=True, help="NAME=V1,V2,... (default x=1,2,3).")

@@ -17,8 +17,16 @@ def _items(spec: str) -> list[str]:
     return [s.strip() for s in spec.split(",") if s.strip()]
 
 
+_URI_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:")
+
+
 def resolve_targets(spec: str, default_port: int = 8500) -> list[str]:
-    """``host[:port]`` (all addresses of host) or ``a:p,b:p`` → a sorted list of ``ip:port``."""
+    """``host[:port]`` (all addresses of host) or ``a:p,b:p`` → a sorted list of ``ip:port``.
+
+    A gRPC URI (``dns://SERVER/name:port``, ``ipv4:...``) is gRPC's to resolve: returned as is.
+    """
+    if spec.strip().startswith(_URI_SCHEMES):
+        return [spec.strip()]
     targets: set[str] = set()
     for item in _items(spec):
         host, sep, port_text = item.rpartition(":")
@@ -37,6 +45,8 @@ def resolve_targets(spec: str, default_port: int = 8500) -> list[str]:
 def channel_spec(spec: str, default_port: int = 8500) -> str:
     """What the Predict channel should dial: one name stays a name (gRPC re-resolves it);
     a list is resolved once here into addresses (gRPC takes one name per channel)."""
+    if spec.strip().startswith(_URI_SCHEMES):
+        return spec.strip()
     items = _items(spec)
     if len(items) == 1:
         return items[0]
