@@ -29,20 +29,21 @@ def _run(
 ) -> None:
     bind(*fleet)
     print(f"fleet state machine: seed={seed} examples={examples} steps={steps}")
-    test = with_seed(seed)(
-        lambda: run_state_machine_as_test(
-            FleetMachine,
-            settings=settings(
-                max_examples=examples,
-                stateful_step_count=steps,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-                phases=[Phase.generate, Phase.shrink],
-                print_blob=True,
-            ),
-        )
+    # @seed goes on the state machine class: that is what run_state_machine_as_test reads.
+    machine = with_seed(seed)(type("FleetRun", (FleetMachine,), {}))
+    config = settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate, Phase.shrink],
+        print_blob=True,
     )
+
+    def test() -> None:
+        run_state_machine_as_test(machine, settings=config)
+
     try:
         test()
     except BaseException:
