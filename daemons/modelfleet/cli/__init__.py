@@ -1,8 +1,11 @@
 """The ``modelfleet`` command line.
 
 Each area owns one module here with a ``register(group)`` function; heavy imports
-(google-cloud-storage, grpc, flask) happen inside the commands, so quick commands such as
-``modelfleet healthcheck`` (run by systemd timers) stay fast.
+(google-cloud-storage, grpc, flask) happen inside the commands, and an area module is only
+imported when one of its commands runs (:data:`COMMANDS`), so quick commands such as
+``modelfleet healthcheck`` (run by systemd timers) stay fast and a node daemon's processes
+(``modelfleet configmanager run``: the gunicorn arbiter and the worker forked from it) do not
+carry the operator CLI, the desired-state domain and the store in memory.
 
 Exit codes: 0 success, 1 the thing checked is unhealthy / the operation failed,
 2 bad usage, bad settings or a bad name or version (one line on stderr naming the problem:
@@ -20,7 +23,7 @@ import click
 from .. import __version__
 from .common import one_line
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
 
 _AREAS = (
     "health",
@@ -35,6 +38,25 @@ _AREAS = (
     "localfleet",
     "loadtest",
 )
+
+# Top-level command -> the area module that registers it (a test checks it is complete).
+COMMANDS = {
+    "healthcheck": "health",
+    "puller": "puller",
+    "publish": "publish",
+    "configmanager": "configmanager",
+    "devserver": "devserver",
+    "master": "master",
+    **dict.fromkeys(
+        ("status", "nodes", "models", "sync", "reload", "drain-check", "triage", "maintenance"),
+        "operator",
+    ),
+    "audit": "operator",
+    **dict.fromkeys(("promote", "rollback", "pin", "label", "retire", "delete-version"), "edits"),
+    "quarantine": "quarantine",
+    "localfleet": "localfleet",
+    "loadtest": "loadtest",
+}
 
 
 class OneLineGroup(click.Group):
@@ -62,17 +84,35 @@ class OneLineGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
+class LazyAreas(OneLineGroup):
+    """Imports an area's module the first time one of its commands is looked up."""
+
+    _loaded: set[str]
+
+    def _load(self, area: str) -> None:
+        loaded = self.__dict__.setdefault("_loaded", set())
+        if area not in loaded:
+            loaded.add(area)
+            importlib.import_module(f"{__name__}.{area}").register(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self._load(COMMANDS[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for area in _AREAS:
+            self._load(area)
+        return super().list_commands(ctx)
+
+
 @click.group(
-    cls=OneLineGroup,
+    cls=LazyAreas,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="modelfleet")
 def cli() -> None:
     """Operate a fleet of TensorFlow Serving hosts (puller, config manager, master)."""
-
-
-for _area in _AREAS:
-    importlib.import_module(f"{__name__}.{_area}").register(cli)
 
 
 def main() -> None:
