@@ -21,6 +21,14 @@ from typing import Any
 
 import requests
 
+from modelfleet.contracts.node import (
+    NODE_SERVICES,
+    DiskStatus,
+    LastSync,
+    PullerStatus,
+    Registration,
+)
+
 __all__ = ["NodeSim", "SimHost", "free_port"]
 
 
@@ -43,18 +51,15 @@ class SimHost:
 
     def puller_status(self) -> dict[str, Any]:
         local = {m: sorted(int(v) for v in vs) for m, vs in self.models.items()}
-        return {
-            "service": "remote_model_puller",
-            "hostname": self.hostname,
-            "zone": self.zone,
-            "remote": "sim",
-            "last_sync": {"at": "2026-01-01T00:00:00Z", "ok": True, "error": None, "generation": 1},
-            "local": local,
-            "desired": {},
-            "pulls": [],
-            "errors": [],
-            "disk": {"free_bytes": 10**10, "reserve_bytes": 10**9},
-        }
+        return PullerStatus(
+            hostname=self.hostname,
+            zone=self.zone,
+            remote="sim",
+            last_sync=LastSync("2026-01-01T00:00:00Z", True, "", 1),
+            local=local,
+            desired={},
+            disk=DiskStatus(10**10, 10**9),
+        ).to_json()
 
     def cm_models(self) -> dict[str, Any]:
         models = {}
@@ -174,16 +179,10 @@ class NodeSim:
 
     def register(self, host: SimHost, master_url: str, s: requests.Session | None = None) -> None:
         s = s or requests.Session()
-        for service in ("remote_model_puller", "config_manager"):
+        for service in NODE_SERVICES:
             resp = s.post(
                 f"{master_url}/api/v1/nodes/register",
-                json={
-                    "hostname": host.hostname,
-                    "service": service,
-                    "port": host.port,
-                    "zone": host.zone,
-                    "version": "sim",
-                },
+                json=Registration(host.hostname, service, host.port, host.zone, "sim").to_json(),
                 headers={"Authorization": f"Bearer {self.token}"},
                 timeout=10,
             )

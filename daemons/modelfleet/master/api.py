@@ -15,10 +15,11 @@ from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
 
+from ..contracts.node import validate_hostname
 from ..names import InvalidName, parse_version, validate_model_name, validate_zone
 from .audit import AuditLog
 from .cluster import Cluster
-from .registry import Registry, validate_hostname
+from .registry import Registry
 from .remote import RemoteState
 
 __all__ = ["ApiError", "Services", "audited", "body", "services"]

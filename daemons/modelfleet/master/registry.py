@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_json, read_json
+from ..contracts.node import NODE_SERVICES, Registration
 from ..logsetup import kv
-from ..names import InvalidName, validate_zone
 
 __all__ = ["SERVICES", "NodeEntry", "Registry"]
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("remote_model_puller", "config_manager")
+SERVICES = NODE_SERVICES
 
 
 @dataclass
@@ -51,42 +51,9 @@ class NodeEntry:
         return f"http://{self.hostname}:{self.port}"
 
 
-def validate_hostname(value: object) -> str:
-    """A hostname or IP the master may call; no scheme, port, path or spaces."""
-    if (
-        not isinstance(value, str)
-        or not value
-        or len(value) > 253
-        or any(c in value for c in "/ \t\r\n:@?#\\")
-        or not value.isascii()
-        or not value.isprintable()
-    ):
-        raise InvalidName(f"invalid hostname {value!r}")
-    return value
-
-
 def validate_registration(body: object) -> dict[str, Any]:
     """Check a registration body; raises :class:`InvalidName` (a ValueError) naming the field."""
-    if not isinstance(body, dict):
-        raise InvalidName("registration body must be a JSON object")
-    hostname = validate_hostname(body.get("hostname"))
-    service = body.get("service")
-    if service not in SERVICES:
-        raise InvalidName(f"service must be one of {', '.join(SERVICES)}")
-    port = body.get("port")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise InvalidName("port must be an integer between 1 and 65535")
-    zone = validate_zone(body.get("zone", "default"))
-    version = body.get("version", "")
-    if not isinstance(version, str) or len(version) > 64 or not version.isprintable():
-        raise InvalidName("version must be a short string")
-    return {
-        "hostname": hostname,
-        "service": service,
-        "port": port,
-        "zone": zone,
-        "version": version,
-    }
+    return Registration.from_json(body).to_json()
 
 
 class Registry:

@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from .. import __version__
+from ..contracts.node import Registration
 from ..logsetup import kv
 
 __all__ = ["Registrar"]
@@ -45,13 +46,9 @@ class Registrar:
     ) -> None:
         self.master_url = master_url.rstrip("/")
         self.token = token
-        self.payload: dict[str, Any] = {
-            "hostname": hostname,
-            "service": service,
-            "port": port,
-            "zone": zone,
-            "version": __version__,
-        }
+        self.payload: dict[str, Any] = Registration(
+            hostname, service, port, zone, __version__
+        ).to_json()
         self.interval = interval
         self.timeout = timeout
         self.max_backoff = max_backoff

@@ -5,21 +5,25 @@ Credentials: with ``STORAGE_EMULATOR_HOST`` set, anonymous; otherwise the ADC fi
 mounts it), else google-auth's default chain (metadata server on GCE).
 
 Generation preconditions are GCS's own (``if_generation_match``): this is what lets the
-master and the CLI edit desired.json concurrently without losing an update. Downloads use
-``transfer_manager`` with thread workers: many files at once, and large objects in
-slices, so one version arrives at the speed of the link, not of one TCP stream.
+master and the CLI edit desired.json concurrently without losing an update. Downloads run
+on the shared engine (:mod:`.transfer`): many files at once and large objects in ranged
+slices, each pinned to the generation seen in the listing, so one version arrives at the
+speed of the link rather than of one TCP stream, and a cancelled pull stops within one
+network chunk.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .base import FetchItem, NotFound, ObjectInfo, PreconditionFailed, RequestCounter, StoreError
+from .transfer import RangeSink, Unit, plan_units, run_fetch
 
 __all__ = ["GCSStore", "make_client", "parse_gs_url"]
 
@@ -56,23 +60,6 @@ def make_client(cloudsdk_config: str | None = None) -> Any:
     return storage.Client()
 
 
-class _Progress:
-    """A write-only file wrapper that reports bytes as they land (for status progress)."""
-
-    def __init__(self, fh: Any, progress: Callable[[int], None] | None) -> None:
-        self._fh = fh
-        self._progress = progress
-
-    def write(self, data: bytes) -> int:
-        n = self._fh.write(data)
-        if self._progress:
-            self._progress(len(data))
-        return int(n)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._fh, name)
-
-
 class GCSStore:
     """:class:`~modelfleet.store.RemoteStore` over ``gs://bucket[/prefix]``."""
 
@@ -97,6 +84,7 @@ class GCSStore:
         self._bucket: Any = None
         self._timeout = timeout
         self._retry_deadline = retry_deadline
+        self._pool_size = 0
 
     @functools.cached_property
     def _opts(self) -> dict[str, Any]:
@@ -227,6 +215,19 @@ class GCSStore:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             list(pool.map(one, pairs))
 
+    def _widen_pool(self, size: int) -> None:
+        """One kept-alive connection per worker (requests keeps 10 by default, and a
+        discarded connection costs a new TCP and TLS handshake per request)."""
+        if size <= self._pool_size:
+            return
+        from requests.adapters import HTTPAdapter
+
+        session = self.bucket.client._http
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._pool_size = size
+
     def fetch(
         self,
         items: Sequence[FetchItem],
@@ -235,58 +236,39 @@ class GCSStore:
         slice_bytes: int = 32 << 20,
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
-        # on_item is not called: transfer_manager reports whole batches; the caller verifies.
-        from google.cloud.storage import transfer_manager
+        self._widen_pool(max(16, workers * 2))
+        opts = dict(self._opts)
 
-        small = [i for i in items if i.size <= slice_bytes]
-        large = [i for i in items if i.size > slice_bytes]
-        batch = max(16, workers * 8)  # bounds open file handles
-        for start in range(0, len(small), batch):
-            chunk = small[start : start + batch]
-            handles = [open(i.dest, "wb") for i in chunk]  # noqa: SIM115 - closed below
-            try:
-                pairs = [
-                    (self.bucket.blob(self._name(i.key)), _Progress(fh, progress))
-                    for i, fh in zip(chunk, handles, strict=True)
-                ]
-                self._count("download", len(chunk))
-                self._call(
-                    functools.partial(
-                        transfer_manager.download_many,
-                        pairs,
-                        download_kwargs={"checksum": None, **self._opts},
-                        worker_type=transfer_manager.THREAD,
-                        max_workers=workers,
-                        raise_exception=True,
-                    )
-                )
-            finally:
-                for fh in handles:
-                    fh.close()
-        for item in large:
-            # Size and generation known from the listing: no metadata reload per object.
-            blob = self.bucket.blob(self._name(item.key))
-            blob._properties["size"] = str(item.size)
-            generation = item.generation
-            if not generation:
-                info = self.stat(item.key)
-                if info is None:
-                    raise NotFound(f"{self.url}/{item.key} does not exist")
-                generation = info.generation
-            blob._properties["generation"] = str(generation)
-            self._count("download", -(-item.size // slice_bytes))
+        def fetch_range(unit: Unit, sink: RangeSink) -> None:
+            blob = self.bucket.blob(
+                self._name(unit.item.key), generation=unit.item.generation or None
+            )
+            whole = unit.whole
             self._call(
-                functools.partial(
-                    transfer_manager.download_chunks_concurrently,
-                    blob,
-                    str(item.dest),
-                    chunk_size=slice_bytes,
-                    worker_type=transfer_manager.THREAD,
-                    max_workers=workers,
-                    crc32c_checksum=False,
-                    download_kwargs=dict(self._opts),
+                lambda: blob.download_to_file(
+                    sink,
+                    start=None if whole else unit.start,
+                    end=None if whole else unit.end - 1,
+                    raw_download=True,
+                    checksum=None,  # every file is checked against the manifest
+                    **opts,
                 )
             )
-            if progress:
-                progress(item.size)
+            if sink.offset != unit.end:
+                raise StoreError(
+                    f"{self.url}/{unit.item.key}: got {sink.offset - unit.start} bytes of "
+                    f"range {unit.start}-{unit.end}"
+                )
+
+        self._count("download", len(plan_units(items, slice_bytes)))
+        run_fetch(
+            items,
+            fetch_range,
+            workers=workers,
+            slice_bytes=slice_bytes,
+            progress=progress,
+            on_item=on_item,
+            cancel=cancel,
+        )

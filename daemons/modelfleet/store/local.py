@@ -1,8 +1,12 @@
 """A model bucket in a plain local directory (demos, single box, tests).
 
 Objects are files under the root; keys are relative paths checked with ``safe_join`` so a
-key can never leave the root. GCS generations are emulated for the writes that need them:
-a writer holds ``<root>/_modelfleet/.lock`` (flock) while it compares and bumps a counter in
+key can never leave the root. The root may be reached through a symlink or a path with
+``..``: paths are resolved once per call and keys are always taken relative to the resolved
+root, never to the spelling the operator used.
+
+GCS generations are emulated for the writes that need them: a writer holds
+``<root>/_modelfleet/.lock`` (flock) while it compares and bumps a counter in
 ``<root>/_modelfleet/.generations/<key>``, then replaces the file atomically. Objects
 written without a counter report their mtime in nanoseconds as generation, which changes
 whenever the file is replaced.
@@ -11,9 +15,11 @@ whenever the file is replaced.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,11 +28,14 @@ from urllib.parse import quote
 from ..atomic import atomic_write_bytes
 from ..names import InvalidName, safe_join
 from .base import FetchItem, NotFound, ObjectInfo, PreconditionFailed, RequestCounter, StoreError
+from .transfer import RangeSink, Unit, run_fetch
 
 __all__ = ["LocalStore", "copy_file"]
 
 _META_DIR = "_modelfleet"
 _COPY_CHUNK = 8 << 20
+_RANGE_CHUNK = 16 << 20  # bytes per copy_file_range call: how soon a cancel is seen
+_NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM)
 
 
 def copy_file(src: Path, dest: Path) -> int:
@@ -59,6 +68,10 @@ class LocalStore:
 
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"
+
+    def _real_root(self) -> Path:
+        """The root with symlinks and ``..`` resolved (what ``safe_join`` returns paths under)."""
+        return self.root.resolve()
 
     def _path(self, key: str) -> Path:
         try:
@@ -144,7 +157,8 @@ class LocalStore:
 
     def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
         self._count("list", 1)
-        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        root = self._real_root()
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else root
         if not base.is_dir():
             return []
         out = []
@@ -154,7 +168,7 @@ class LocalStore:
                 if name.startswith("."):
                     continue
                 full = Path(dirpath) / name
-                key = full.relative_to(self.root).as_posix()
+                key = full.relative_to(root).as_posix()
                 with contextlib.suppress(FileNotFoundError):
                     out.append(
                         ObjectInfo(key, full.stat().st_size, None, self._generation(key, full))
@@ -177,8 +191,9 @@ class LocalStore:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         # Prune directories left empty, as GCS has no directories to leave behind.
+        root = self._real_root()
         parent = path.parent
-        while parent != self.root and parent.is_dir():
+        while parent != root and root in parent.parents and parent.is_dir():
             try:
                 parent.rmdir()
             except OSError:
@@ -214,18 +229,49 @@ class LocalStore:
         slice_bytes: int = 32 << 20,
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
-        def one(item: FetchItem) -> None:
-            src = self._path(item.key)
+        def fetch_range(unit: Unit, sink: RangeSink) -> None:
+            src = self._path(unit.item.key)
             try:
-                size = copy_file(src, item.dest)
-            except FileNotFoundError:
-                raise NotFound(f"{self.url}/{item.key} does not exist") from None
-            if progress:
-                progress(size)
-            if on_item:
-                on_item(item)
+                fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotFound(f"{self.url}/{unit.item.key} does not exist") from None
+            try:
+                _copy_range(fd, sink, unit.start, unit.end, f"{self.url}/{unit.item.key}")
+            finally:
+                os.close(fd)
 
         self._count("download", len(items))
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            list(pool.map(one, items))
+        run_fetch(
+            items,
+            fetch_range,
+            workers=workers,
+            slice_bytes=slice_bytes,
+            progress=progress,
+            on_item=on_item,
+            cancel=cancel,
+        )
+
+
+def _copy_range(fd_in: int, sink: RangeSink, start: int, end: int, what: str) -> None:
+    """Copy ``[start, end)`` in the kernel (copy_file_range, as ``cp`` does), or by
+    pread/pwrite where the filesystem cannot."""
+    offset = start
+    while offset < end:
+        want = min(_RANGE_CHUNK, end - offset)
+        try:
+            n = os.copy_file_range(fd_in, sink.fileno(), want, offset, sink.offset)
+            copied = True
+        except OSError as exc:
+            if exc.errno not in _NO_COPY_RANGE:
+                raise
+            data = os.pread(fd_in, want, offset)
+            n, copied = len(data), False
+            if n:
+                sink.write(data)
+        if n == 0:
+            raise StoreError(f"{what} is shorter than {end} bytes")
+        offset += n
+        if copied:
+            sink.advance(n)
