@@ -32,7 +32,7 @@ def test_plan_cuts_large_items_and_runs_largest_first(tmp_path: Path) -> None:
         FetchItem("b", tmp_path / "b", 25),
         FetchItem("e", tmp_path / "e", 0),
     ]
-    units = plan_units(items, 10)
+    units = plan_units(items, 10, workers=3)
     assert [(u.item.key, u.start, u.end) for u in units] == [
         ("a", 0, 10),
         ("b", 0, 10),
@@ -94,3 +94,55 @@ def test_a_failing_unit_fails_the_fetch_not_hangs(store: RemoteStore, tmp_path: 
     with pytest.raises(Exception) as info:
         store.fetch(items, workers=2, slice_bytes=1000)
     assert not isinstance(info.value, Cancelled)
+
+
+def test_gcs_download_resumes_after_the_connection_breaks(
+    gcs_emulator: object, tmp_path: Path
+) -> None:
+    """Every connection is cut (or stalls) once mid-download: each slice resumes from its
+    last byte, a stalled one after the read timeout."""
+    from modelfleet.store.gcs import GCSStore
+    from tests.support.faultproxy import FaultProxy
+
+    host = os.environ["STORAGE_EMULATOR_HOST"]
+    proxy = FaultProxy(("127.0.0.1", int(host.rsplit(":", 1)[1])))
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{proxy.port}"
+    try:
+        bucket = gcs_emulator.create_bucket()  # type: ignore[attr-defined]
+        store = GCSStore(f"gs://{bucket}", timeout=3, retry_deadline=30)
+        data = os.urandom(24 * MiB)
+        _put(store, tmp_path, {"m/1/big": data})
+        proxy.bandwidth_bytes_per_s = 16 * MiB
+        cut = threading.Event()
+
+        def progress(_n: int) -> None:
+            if not cut.is_set():
+                cut.set()
+                proxy.set_mode("pass")  # aborts every open connection
+
+        store.fetch(
+            [FetchItem("m/1/big", tmp_path / "big", len(data))],
+            workers=3,
+            slice_bytes=4 * MiB,
+            progress=progress,
+        )
+        assert cut.is_set() and (tmp_path / "big").read_bytes() == data
+    finally:
+        os.environ["STORAGE_EMULATOR_HOST"] = host
+        proxy.close()
+
+
+def test_local_fetch_never_follows_a_symlink_below_the_root(tmp_path: Path) -> None:
+    from modelfleet.store import StoreError, open_store
+
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"host file")
+    root = tmp_path / "bucket"
+    (root / "m" / "1").mkdir(parents=True)
+    (root / "m" / "1" / "link").symlink_to(secret)
+    (root / "m" / "2").symlink_to(tmp_path, target_is_directory=True)
+    store = open_store(str(root))
+    assert store.list_objects("m") == []  # neither listed...
+    for key in ("m/1/link", "m/2/secret"):
+        with pytest.raises(StoreError):  # ...nor fetched
+            store.fetch([FetchItem(key, tmp_path / "out", 9)])

@@ -35,6 +35,8 @@ __all__ = ["LocalStore", "copy_file"]
 _META_DIR = "_modelfleet"
 _COPY_CHUNK = 8 << 20
 _RANGE_CHUNK = 16 << 20  # bytes per copy_file_range call: how soon a cancel is seen
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM)
 
 
@@ -161,18 +163,31 @@ class LocalStore:
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else root
         if not base.is_dir():
             return []
-        out = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
-                if name.startswith("."):
+        counters = (self.root / _META_DIR / ".generations").is_dir()
+        start = base.relative_to(root).as_posix()
+        out: list[ObjectInfo] = []
+        pending = [("" if start == "." else start + "/", str(base))]
+        while pending:  # scandir walk: one stat per file, symlinks neither followed nor listed
+            rel, path = pending.pop()
+            try:
+                entries = list(os.scandir(path))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
                     continue
-                full = Path(dirpath) / name
-                key = full.relative_to(root).as_posix()
-                with contextlib.suppress(FileNotFoundError):
-                    out.append(
-                        ObjectInfo(key, full.stat().st_size, None, self._generation(key, full))
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((f"{rel}{entry.name}/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    key = rel + entry.name
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    generation = (
+                        self._generation(key, Path(entry.path)) if counters else st.st_mtime_ns
                     )
+                    out.append(ObjectInfo(key, st.st_size, None, generation))
         return sorted(out, key=lambda o: o.key)
 
     def list_dirs(self, prefix: str = "") -> list[str]:
@@ -231,27 +246,75 @@ class LocalStore:
         on_item: Callable[[FetchItem], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
+        self._count("download", len(items))
+        try:
+            beneath = _Beneath(self.root)
+        except OSError as exc:
+            raise StoreError(f"{self.url}: {exc.strerror or exc}") from None
+
         def fetch_range(unit: Unit, sink: RangeSink) -> None:
-            src = self._path(unit.item.key)
+            what = f"{self.url}/{unit.item.key}"
+            fd = beneath.open(unit.item.key, what)
             try:
-                fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-            except (FileNotFoundError, NotADirectoryError):
-                raise NotFound(f"{self.url}/{unit.item.key} does not exist") from None
-            try:
-                _copy_range(fd, sink, unit.start, unit.end, f"{self.url}/{unit.item.key}")
+                _copy_range(fd, sink, unit.start, unit.end, what)
             finally:
                 os.close(fd)
 
-        self._count("download", len(items))
-        run_fetch(
-            items,
-            fetch_range,
-            workers=workers,
-            slice_bytes=slice_bytes,
-            progress=progress,
-            on_item=on_item,
-            cancel=cancel,
-        )
+        try:
+            run_fetch(
+                items,
+                fetch_range,
+                workers=workers,
+                slice_bytes=slice_bytes,
+                progress=progress,
+                on_item=on_item,
+                cancel=cancel,
+            )
+        finally:
+            beneath.close()
+
+
+class _Beneath:
+    """Open files under a root without following any symlink below it.
+
+    Every component is opened relative to its parent with ``O_NOFOLLOW`` (directory fds are
+    kept for the whole fetch), so a symlink planted in the bucket can never make the puller
+    copy a file from elsewhere on the host — and a key costs one ``openat``, not the dozen
+    ``lstat`` calls of resolving its path. The root itself may be a symlink.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._dirs = {"": os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)}
+        self._lock = threading.RLock()
+
+    def _dir(self, parts: list[str]) -> int:
+        key = "/".join(parts)
+        with self._lock:
+            fd = self._dirs.get(key)
+            if fd is None:
+                parent = self._dir(parts[:-1])
+                fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=parent)
+                self._dirs[key] = fd
+            return fd
+
+    def open(self, key: str, what: str) -> int:
+        parts = key.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise StoreError(f"invalid key {key!r}")
+        try:
+            return os.open(parts[-1], _FILE_FLAGS, dir_fd=self._dir(parts[:-1]))
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"{what} does not exist") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreError(f"{what}: a symlink; refused") from None
+            raise StoreError(f"{what}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._dirs.values():
+                os.close(fd)
+            self._dirs.clear()
 
 
 def _copy_range(fd_in: int, sink: RangeSink, start: int, end: int, what: str) -> None:

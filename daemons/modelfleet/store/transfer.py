@@ -3,9 +3,12 @@
 A version is a handful of files, often one or two large ``variables`` shards. Fetching them
 one after another waits one round trip per file and leaves a large file at the speed of one
 stream (GCS serves one connection at a bounded rate). Here every file becomes one or more
-*units* — byte ranges of at most ``slice_bytes`` — that a pool of ``workers`` threads runs
-largest first, each unit writing at its own offset of the destination (created at full size
-up front). The backend only says how to copy one range (:data:`RangeFetcher`).
+*units* — byte ranges — that a pool of ``workers`` threads runs largest first, each unit
+opening the destination itself (creating it at full size) and writing at its own offset.
+A large object is cut into about one slice per worker, and never slices smaller than
+``slice_bytes``: each ranged request has a fixed cost (a round trip, and on some servers a
+pass over the whole object), so fewer, larger slices that still keep every stream busy win.
+The backend only says how to copy one range (:data:`RangeFetcher`).
 
 Cancellation is cooperative and prompt: every write goes through a :class:`RangeSink` that
 raises :class:`~.base.Cancelled` as soon as the caller's event is set, so an obsolete pull
@@ -85,12 +88,14 @@ RangeFetcher = Callable[[Unit, RangeSink], None]
 """Copy ``unit``'s bytes into ``sink`` (starting at ``sink.offset``); raise on failure."""
 
 
-def plan_units(items: Sequence[FetchItem], slice_bytes: int) -> list[Unit]:
-    """Every non-empty item cut into ranges of at most ``slice_bytes``, largest first."""
+def plan_units(items: Sequence[FetchItem], slice_bytes: int, workers: int = 1) -> list[Unit]:
+    """Every non-empty item cut into about ``workers`` ranges of at least ``slice_bytes``
+    (objects up to ``slice_bytes`` stay whole), largest first."""
     units = []
     for item in items:
-        for start in range(0, item.size, max(1, slice_bytes)):
-            units.append(Unit(item, start, min(item.size, start + slice_bytes)))
+        piece = max(1, slice_bytes, -(-item.size // max(1, workers)))
+        for start in range(0, item.size, piece):
+            units.append(Unit(item, start, min(item.size, start + piece)))
     units.sort(key=lambda u: (-(u.end - u.start), u.item.key, u.start))
     return units
 
@@ -106,13 +111,12 @@ def run_fetch(
     cancel: threading.Event | None = None,
 ) -> int:
     """Fetch ``items`` with ``fetch_range``; returns the number of units (requests) run."""
-    units = plan_units(items, slice_bytes)
+    units = plan_units(items, slice_bytes, workers)
     stopped = threading.Event()
     lock = threading.Lock()
     remaining: dict[int, int] = {}
     for unit in units:
         remaining[id(unit.item)] = remaining.get(id(unit.item), 0) + 1
-    fds: dict[int, int] = {}
     report = progress or (lambda _n: None)
 
     def finished(item: FetchItem) -> None:
@@ -125,8 +129,11 @@ def run_fetch(
     def work(unit: Unit) -> None:
         if is_stopped():
             raise Cancelled("fetch cancelled")
-        sink = RangeSink(fds[id(unit.item)], unit.start, report, is_stopped)
-        fetch_range(unit, sink)
+        fd = _open_dest(unit.item, presize=not unit.whole)
+        try:
+            fetch_range(unit, RangeSink(fd, unit.start, report, is_stopped))
+        finally:
+            os.close(fd)
         with lock:
             remaining[id(unit.item)] -= 1
             done = remaining[id(unit.item)] == 0
@@ -135,12 +142,8 @@ def run_fetch(
 
     try:
         for item in items:
-            fd = os.open(item.dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            fds[id(item)] = fd
-            if item.size:
-                os.ftruncate(fd, item.size)
-        for item in items:
             if not item.size:
+                os.close(_open_dest(item))  # an empty file has no unit
                 finished(item)
         first: BaseException | None = None
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(units) or 1))) as pool:
@@ -155,5 +158,11 @@ def run_fetch(
         return len(units)
     finally:
         stopped.set()
-        for fd in fds.values():
-            os.close(fd)
+
+
+def _open_dest(item: FetchItem, presize: bool = False) -> int:
+    """The destination; a sliced one is created at its full size (any slice may be first)."""
+    fd = os.open(item.dest, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    if presize and os.fstat(fd).st_size != item.size:
+        os.ftruncate(fd, item.size)
+    return fd
