@@ -105,16 +105,41 @@ def test_pending_versions_filter() -> None:
 
 
 def test_unhealthy_hosts_filter() -> None:
+    from dataclasses import replace
+
+    from modelfleet.contracts.cluster import HostStatus, Problem, Restarts, TFServingView
+    from modelfleet.contracts.schema import to_json
+
     unhealthy = _filters().modelfleet_unhealthy_hosts
+    ok = HostStatus(
+        hostname="n1",
+        zone="z1",
+        maintenance=False,
+        state="healthy",
+        services={},
+        tfserving=TFServingView(True),
+        models={},
+        serving={},
+        problems=(),
+        restarts=Restarts(),
+    )
+    down = replace(
+        ok,
+        hostname="n2",
+        state="down",
+        tfserving=TFServingView(False, "refused"),
+        problems=(Problem("tfserving_unreachable", "tf down", "config_manager"),),
+    )
     status = {
-        "hosts": [
-            {"hostname": "n1", "state": "healthy", "maintenance": False},
-            {"hostname": "n2", "state": "down", "maintenance": False, "problems": ["tf down"]},
-            {"hostname": "n3", "state": "healthy", "maintenance": True},
-        ]
+        "hosts": [to_json(h) for h in (ok, down, replace(ok, hostname="n3", maintenance=True))]
     }
     assert unhealthy(status, ["n1"]) == []
     assert unhealthy(status, ["n2"]) == ["n2: down (tf down)"]
     assert unhealthy(status, ["n3"]) == ["n3: still in maintenance"]
     assert unhealthy(status, ["n3"], True) == []
     assert unhealthy(status, ["n4"]) == ["n4: not registered with the master"]
+    # An answer that breaks its contract fails the gate, naming the field.
+    status["hosts"][0]["state"] = "fine"
+    (line,) = unhealthy(status, ["n1"])
+    assert line.startswith("n1: status breaks its contract: hosts[0].state")
+    assert unhealthy({}, ["n1"]) == ["n1: the master's cluster status has no hosts list"]

@@ -120,14 +120,10 @@ def test_4_master_down(chaos: ChaosFleet) -> None:
     with SteadyLoad(chaos.fleet) as load:
         chaos.fleet.kill("master", "master", signal.SIGKILL)
         version = new_version(chaos, 3.0)
-        from modelfleet.store import update_desired
+        from modelfleet.desired import Edit, edit_remote
 
-        def promote(doc: dict) -> None:  # the CLI's way when the master is down
-            entry = doc["models"][MODEL]
-            entry["history"] = [*entry.get("history", []), entry.get("versions") or []]
-            entry["versions"] = [version]
-
-        update_desired(chaos.store(), promote, updated_by="chaos")
+        # What `modelfleet promote --direct` does when the master is down.
+        edit_remote(chaos.store(), Edit("promote", MODEL, version), updated_by="chaos")
         propagation = chaos.wait_serving(version, timeout=120)
         started = time.monotonic()
         chaos.fleet.start_master()

@@ -1,87 +1,48 @@
-"""config_manager in-process against an in-process dev server (no-TF mode, real gRPC)."""
+"""config_manager in-process against an in-process dev server: serving, steps, restarts, disk."""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from modelfleet.atomic import atomic_write_json
-from modelfleet.configmanager import ConfigManager, ConfigManagerSettings
-from modelfleet.configmanager.plan import compute_target, transition_steps
-from modelfleet.devserver import DevServer, FileLoader
-from modelfleet.localdir import parse_desired
-from modelfleet.node.admin import create_node_app
+from modelfleet.configmanager import ConfigManagerSettings
+from modelfleet.configmanager.serving import from_entries
 from modelfleet.settings import SettingsError
-from modelfleet.tfserving import TFServingClient, parse_config
-from tests.support.helpers import free_port
-from tests.support.storeutil import install_local
+from modelfleet.tfserving import parse_config
+from tests.configmanager.cmnode import Node, install, write_desired
+from tests.support.helpers import wait_until
 
 
-def _version(local: Path, model: str, version: int, content: bytes = b"pb") -> None:
-    install_local(local, model, version, {"saved_model.pb": content})
+def _spy_reloads(node: Node) -> list[dict[str, Any]]:
+    """Record every config sent, with the states TF Serving reported just before."""
+    sent: list[dict[str, Any]] = []
+    original = node.cm.client.reload
+
+    def spy(config, timeout=None):  # type: ignore[no-untyped-def]
+        entries = list(config)
+        before = {}
+        for e in entries:
+            try:
+                before[e.name] = node.states(e.name)
+            except Exception:
+                before[e.name] = {}
+        sent.append({"config": from_entries(entries), "before": before})
+        return original(entries, timeout=timeout)
+
+    node.cm.client.reload = spy  # type: ignore[method-assign]
+    return sent
 
 
-def _desired(local: Path, models: dict[str, dict[str, object]]) -> None:
-    (local / ".modelfleet").mkdir(exist_ok=True)
-    atomic_write_json(local / ".modelfleet" / "desired.json", {"schema": 1, "models": models})
+def _file(node: Node) -> dict[str, Any]:
+    return from_entries(parse_config(node.config.read_text()))
 
 
-class Node:
-    def __init__(self, tmp: Path) -> None:
-        self.local = tmp / "models"
-        self.local.mkdir()
-        self.port = free_port()
-        self.config = tmp / "models.config"
-        self.settings = ConfigManagerSettings.from_env(
-            {
-                "LOCAL_MODEL_DIRECTORY": str(self.local),
-                "TENSORFLOW_SERVING_CONFIG_FILE": str(self.config),
-                "TENSORFLOW_SERVING_GRPC_TARGET": f"127.0.0.1:{self.port}",
-                "MODELFLEET_STATE_DIR": str(tmp / "state"),
-                "MODELFLEET_POLL_INTERVAL": "0.2",
-                "MODELFLEET_RELOAD_TIMEOUT": "10",
-                "HOSTNAME": "node1",
-            },
-            env={},
-        )
-        self.server: DevServer | None = None
-        self.start_tfs()
-        self.cm = ConfigManager(self.settings)
-        self.client = TFServingClient(f"127.0.0.1:{self.port}")
-
-    def start_tfs(self) -> None:
-        self.server = DevServer(port=self.port, host="127.0.0.1", loader=FileLoader())
-        self.server.start()
-
-    def stop_tfs(self) -> None:
-        assert self.server is not None
-        self.server.stop(0)
-
-    def states(self, model: str) -> dict[int, str]:
-        return {s.version: s.state for s in self.client.status(model)}
-
-    def close(self) -> None:
-        self.client.close()
-        self.cm.client.close()
-        self.stop_tfs()
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    n = Node(tmp_path)
-    try:
-        yield n
-    finally:
-        n.close()
-
-
-def test_serves_desired_intersect_present_with_labels(node: Node) -> None:
-    _version(node.local, "m", 1)
-    _desired(node.local, {"m": {"versions": [1, 2], "labels": {"stable": 1}, "keep": []}})
+def test_serves_desired_intersect_installed_with_labels(node: Node) -> None:
+    install(node.local, "m", 1)
+    write_desired(node.local, {"m": {"versions": [1, 2], "labels": {"stable": 1}, "keep": []}})
     result = node.cm.reconcile()
     assert result.error is None and result.config_changed
     assert node.states("m") == {1: "AVAILABLE"}
@@ -98,86 +59,70 @@ def test_serves_desired_intersect_present_with_labels(node: Node) -> None:
     assert node.cm.metrics.reloads.labels("ok")._value.get() == reloads
 
 
-def test_upgrade_new_available_before_old_leaves(node: Node) -> None:
-    _version(node.local, "m", 1)
-    _desired(node.local, {"m": {"versions": [1], "labels": {"stable": 1}}})
-    node.cm.reconcile()
-    sent: list[dict[str, tuple[int, ...]]] = []
-    original = node.cm.client.reload
-
-    def spy(config, timeout=None):  # type: ignore[no-untyped-def]
-        sent.append({e.name: (e.versions, e.labels) for e in config})
-        return original(config, timeout=timeout)
-
-    node.cm.client.reload = spy  # type: ignore[method-assign]
-    _version(node.local, "m", 2)
-    _desired(node.local, {"m": {"versions": [2], "labels": {"stable": 2}, "keep": [1]}})
+def test_unverified_directory_is_never_served(node: Node) -> None:
+    """A hand-copied version (no manifest) or one with a file missing is not installed."""
+    install(node.local, "m", 1)
+    (node.local / "m" / "2").mkdir()
+    (node.local / "m" / "2" / "saved_model.pb").write_bytes(b"hand copied")
+    partial = install(node.local, "m", 3)
+    (partial / "saved_model.pb").unlink()
+    write_desired(node.local, {"m": {"versions": [1, 2, 3]}})
     assert node.cm.reconcile().error is None
-    assert sent == [
-        {"m": ((1, 2), (("stable", 1),))},  # add v2, label stays on v1
-        {"m": ((1, 2), (("stable", 2),))},  # move the label once v2 is AVAILABLE
-        {"m": ((2,), (("stable", 2),))},  # drop v1
+    assert node.states("m") == {1: "AVAILABLE"}
+    assert _file(node)["m"].versions == (1,)
+    assert any("no _modelfleet.json" in p for p in node.cm.state.problems)
+    assert any("saved_model.pb is missing" in p for p in node.cm.state.problems)
+
+
+def test_upgrade_adds_moves_labels_then_drops(node: Node) -> None:
+    install(node.local, "m", 1)
+    write_desired(node.local, {"m": {"versions": [1], "labels": {"stable": 1}}})
+    node.cm.reconcile()
+    sent = _spy_reloads(node)
+    install(node.local, "m", 2)
+    write_desired(node.local, {"m": {"versions": [2], "labels": {"stable": 2}, "keep": [1]}})
+    assert node.cm.reconcile().error is None
+    assert [(s["config"]["m"].versions, s["config"]["m"].labels) for s in sent] == [
+        ((1, 2), (("stable", 1),)),  # add v2, the label stays on v1
+        ((1, 2), (("stable", 2),)),  # move the label once v2 is AVAILABLE
+        ((2,), (("stable", 2),)),  # drop v1
     ]
-    assert node.states("m") == {1: "END", 2: "AVAILABLE"}
+    # Every label was sent pointing at a version TF Serving reported AVAILABLE.
+    for s in sent:
+        for _label, version in s["config"]["m"].labels:
+            assert s["before"]["m"].get(version) == "AVAILABLE"
+    wait_until(lambda: node.states("m") == {1: "END", 2: "AVAILABLE"}, timeout=10)
     assert (node.local / "m" / "1").is_dir()  # kept: retention
 
 
-def test_broken_version_quarantined_fallback_no_retry_loop(node: Node) -> None:
-    _version(node.local, "m", 2)
-    _desired(node.local, {"m": {"versions": [2], "labels": {"stable": 2}}})
+def test_label_never_moves_to_a_version_not_available(node: Node) -> None:
+    """Desired labels a version that is not installed yet: the label stays where it serves."""
+    install(node.local, "m", 1)
+    write_desired(node.local, {"m": {"versions": [1], "labels": {"stable": 1}}})
     node.cm.reconcile()
-    _version(node.local, "m", 3, b"")  # fails to load
-    _desired(node.local, {"m": {"versions": [3], "labels": {"stable": 3}, "keep": [2]}})
-    result = node.cm.reconcile()
-    assert result.error is None
-    assert node.cm.quarantine.versions("m") == {3}
-    assert node.states("m")[2] == "AVAILABLE"
-    (entry,) = parse_config(node.config.read_text())
-    assert entry.versions == (2,) and entry.labels == (("stable", 2),)
-    quarantine = json.loads(
-        (node.settings.state_dir / "configmanager" / "quarantine.json").read_text()
-    )
-    assert "3" in quarantine["models"]["m"]
-    reloads = (
-        node.cm.metrics.reloads.labels("ok")._value.get()
-        + node.cm.metrics.reloads.labels("error")._value.get()
-    )
-    for _ in range(3):
-        node.cm.reconcile()
-    assert (
-        node.cm.metrics.reloads.labels("ok")._value.get()
-        + node.cm.metrics.reloads.labels("error")._value.get()
-        == reloads
-    )
-    # Survives a config manager restart (state dir).
-    node.cm.client.close()
-    node.cm = ConfigManager(node.settings)
-    assert node.cm.quarantine.versions("m") == {3}
-    app = create_node_app(node.cm, "t" * 20)
-    node.cm.reconcile()
-    body = (
-        app.test_client()
-        .get("/api/v1/models", headers={"Authorization": "Bearer " + "t" * 20})
-        .get_json()
-    )
-    model = body["models"]["m"]
-    assert model["desired"] == [3] and model["local"] == [2, 3]
-    assert model["quarantined"][0]["version"] == 3
-    assert {"version": 2, "state": "AVAILABLE", "error": None} in model["loaded"]
-    assert body["tfserving"]["reachable"] is True
-    assert "quarantined" in node.cm.degraded_reasons()[0]
+    sent = _spy_reloads(node)
+    write_desired(node.local, {"m": {"versions": [1, 2], "labels": {"stable": 2}}})
+    assert node.cm.reconcile().error is None
+    assert _file(node)["m"].labels == (("stable", 1),)
+    assert all(s["config"]["m"].label_map == {"stable": 1} for s in sent)
+    install(node.local, "m", 2)
+    assert node.cm.reconcile().error is None
+    assert _file(node)["m"].labels == (("stable", 2),)
+    for s in sent:
+        for _label, version in s["config"]["m"].labels:
+            assert s["before"]["m"].get(version) == "AVAILABLE"
 
 
 def test_tfserving_restart_is_detected_and_reapplied(node: Node) -> None:
-    _version(node.local, "m", 1)
-    _desired(node.local, {"m": {"versions": [1]}})
+    install(node.local, "m", 1)
+    write_desired(node.local, {"m": {"versions": [1]}})
     node.cm.reconcile()
     node.stop_tfs()
     result = node.cm.reconcile()
     assert result.error and "unreachable" in result.error
     ready, reason = node.cm.ready()
     assert not ready and "unreachable" in reason
-    assert any("unreachable" in r for r in node.cm.degraded_reasons())
+    assert any("unreachable" in r for r in node.cm.state.degraded_reasons())
     node.start_tfs()  # comes back empty, as a restarted TF Serving without the file would
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and node.cm.reconcile().error:
@@ -186,56 +131,61 @@ def test_tfserving_restart_is_detected_and_reapplied(node: Node) -> None:
     assert node.cm.ready()[0]
 
 
+def test_restarted_config_manager_resends_once(node: Node) -> None:
+    """After a restart the config manager cannot know what TF Serving was told: it re-sends."""
+    install(node.local, "m", 1)
+    write_desired(node.local, {"m": {"versions": [1]}})
+    node.cm.reconcile()
+    node.restart_cm()
+    sent = _spy_reloads(node)
+    assert node.cm.reconcile().error is None
+    assert len(sent) == 1 and sent[0]["config"]["m"].versions == (1,)
+    assert node.cm.reconcile().error is None
+    assert len(sent) == 1
+
+
 def test_frees_disk_only_after_unload_and_only_inside_local(node: Node, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious").write_text("x")
     for v in (1, 2, 3):
-        _version(node.local, "m", v)
+        install(node.local, "m", v)
     (node.local / "m" / "7").symlink_to(outside)  # a symlinked "version": never followed
-    _version(node.local, "retired", 1)
-    _desired(node.local, {"m": {"versions": [1, 2], "keep": []}, "retired": {"versions": [1]}})
+    install(node.local, "retired", 1)
+    write_desired(node.local, {"m": {"versions": [1, 2], "keep": []}, "retired": {"versions": [1]}})
     node.cm.reconcile()
-    assert node.states("m") == {1: "AVAILABLE", 2: "AVAILABLE"}
+    wait_until(lambda: node.states("m") == {1: "AVAILABLE", 2: "AVAILABLE"}, timeout=10)
     assert not (node.local / "m" / "3").exists()  # not desired, NOT_FOUND in TF Serving: freed
     assert (node.local / "m" / "1").is_dir()  # AVAILABLE: never touched
-    _desired(node.local, {"m": {"versions": [2], "keep": []}})
-    node.cm.reconcile()
-    assert not (node.local / "m" / "1").exists()  # unloaded (END) then freed
-    assert not (node.local / "retired").exists()
+    write_desired(node.local, {"m": {"versions": [2], "keep": []}})
+    node.cm.reconcile()  # v1 is still AVAILABLE right after the reload: kept this pass
+    assert (node.local / "m" / "1").is_dir()
+    wait_until(
+        lambda: node.cm.reconcile() and not (node.local / "m" / "1").exists(),
+        timeout=10,
+        what="v1 unloaded (END) then freed",
+    )
+    wait_until(lambda: not (node.local / "retired").exists(), timeout=10)
     assert (node.local / "m" / "2").is_dir()
     assert (outside / "precious").exists()
-    assert any("is not a directory" in p for p in node.cm.problems)
+    assert any("symlinks are never followed" in p for p in node.cm.state.problems)
 
 
 def test_bad_desired_json_changes_nothing(node: Node) -> None:
-    _version(node.local, "m", 1)
-    _desired(
+    install(node.local, "m", 1)
+    write_desired(
         node.local,
         {"m": {"versions": [1]}, "../evil": {"versions": [1]}, "x": {"versions": ["01"]}},
     )
     node.cm.reconcile()
     assert node.states("m") == {1: "AVAILABLE"}
-    assert len(node.cm.problems) == 2
+    assert len(node.cm.state.problems) == 2
     before = node.config.read_bytes()
     (node.local / ".modelfleet" / "desired.json").write_text("{not json")
     node.cm.reconcile()
     assert node.config.read_bytes() == before
     assert (node.local / "m" / "1").is_dir()
-    assert any("unreadable" in r for r in node.cm.degraded_reasons())
-
-
-def test_plan_fallback_and_steps() -> None:
-    desired = parse_desired(
-        {"schema": 1, "models": {"m": {"versions": [3], "labels": {"stable": 3}}}}
-    ).models
-    target, notes = compute_target(desired, {"m": [1, 2, 3]}, lambda m: {3}, {"m": {2}})
-    assert target == {"m": ((2,), (("stable", 2),))}
-    assert "quarantined" in notes["m"]
-    target, _ = compute_target(desired, {"m": [1, 2]}, lambda m: set(), {})
-    assert target == {"m": ((2,), (("stable", 2),))}  # v3 not on disk yet: newest good local
-    assert transition_steps({"m": ((1,), ())}, {"m": ((1,), ())}, {"m": [1]}) == []
-    assert transition_steps({"gone": ((1,), ())}, {}, {"gone": [1]}) == [{}]
+    assert any("unreadable" in r for r in node.cm.state.degraded_reasons())
 
 
 @pytest.mark.parametrize(

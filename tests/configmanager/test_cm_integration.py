@@ -43,8 +43,14 @@ def fleet(tmp_path: Path, library: Path, cluster_token_file: Path) -> Iterator[d
     local.mkdir()
     config = tmp_path / "models.config"
     grpc_port, admin_port = free_port(), free_port()
+    # TF Serving's failed-load behaviour, sized for a test: 2 retries 0.5 s apart (the real
+    # defaults, 5 retries a minute apart, would keep the broken version LOADING 5 minutes).
     dev = DevServerProcess(
-        grpc_port, None, mode="tensorflow", log_path=tmp_path / "dev.log"
+        grpc_port,
+        None,
+        mode="tensorflow",
+        log_path=tmp_path / "dev.log",
+        extra=["--max_num_load_retries=2", "--load_retry_interval_micros=500000"],
     ).start()
     env = dict(
         os.environ,

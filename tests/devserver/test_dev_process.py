@@ -19,7 +19,7 @@ from modelfleet.tfserving import (
     render_config,
     tensor_to_list,
 )
-from tests.support.helpers import free_port
+from tests.support.helpers import free_port, wait_until
 from tests.support.savedmodels import DevServerProcess, install_version, requires_tensorflow
 
 pytestmark = [pytest.mark.tensorflow, requires_tensorflow]
@@ -37,7 +37,16 @@ def served(
     config = root / "models.config"
     config.write_text(render_config([ModelEntry.make("lin", str(models / "lin"), [1])]))
     server = DevServerProcess(
-        free_port(), config, mode="tensorflow", rest_port=free_port(), log_path=root / "dev.log"
+        free_port(),
+        config,
+        mode="tensorflow",
+        rest_port=free_port(),
+        log_path=root / "dev.log",
+        extra=[
+            "--max_num_load_retries=1",
+            "--load_retry_interval_micros=200000",
+            "--file_system_poll_wait_seconds=0.1",
+        ],
     ).start()
     try:
         yield server, models
@@ -54,8 +63,17 @@ def test_predict_status_reload_with_real_tensorflow(served: tuple[DevServerProce
         out = client.predict("lin", {"x": [1.0, 2.0, 3.0]})
         assert tensor_to_list(out.outputs["y"]) == [3.0, 5.0, 7.0]
         assert out.model_spec.version.value == 1
-        # v2 and a broken v3: reload blocks until both settled; v3 ends with an error.
+        # v2 and a broken v3: the reload returns at once (existing model); v3 is retried
+        # once, reported LOADING meanwhile, then ends with an error.
         client.reload([ModelEntry.make("lin", str(models / "lin"), [1, 2, 3], {"stable": 1})])
+        wait_until(
+            lambda: (
+                {s.version: s.state for s in client.status("lin")}
+                == {1: "AVAILABLE", 2: "AVAILABLE", 3: "END"}
+            ),
+            timeout=60,
+            what="v2 AVAILABLE, v3 failed",
+        )
         rows = {s.version: s for s in client.status("lin")}
         assert rows[2].state == "AVAILABLE"
         assert rows[3].failed and rows[3].error_code != "OK"
@@ -126,6 +144,42 @@ def test_official_client_talks_to_devserver(served: tuple[DevServerProcess, Path
             status_req, timeout=10
         )
         assert any(s.version == 1 and s.state == 30 for s in status.model_version_status)
+
+
+def test_model_metadata_matches_the_savedmodel(served: tuple[DevServerProcess, Path]) -> None:
+    """GetModelMetadata through the official stubs: TF Serving's signature_def answer."""
+    pytest.importorskip("tensorflow_serving")
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
+
+    server, models = served
+    with grpc.insecure_channel(server.target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = get_model_metadata_pb2.GetModelMetadataRequest()
+        request.model_spec.name = "lin"
+        request.model_spec.version.value = 1
+        request.metadata_field.append("signature_def")
+        response = stub.GetModelMetadata(request, timeout=10)
+        assert (response.model_spec.name, response.model_spec.version.value) == ("lin", 1)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        assert response.metadata["signature_def"].Unpack(signatures)
+        saved = saved_model_pb2.SavedModel()
+        saved.ParseFromString((models / "lin" / "1" / "saved_model.pb").read_bytes())
+        (graph,) = [g for g in saved.meta_graphs if "serve" in g.meta_info_def.tags]
+        assert dict(signatures.signature_def) == dict(graph.signature_def)
+        served_default = signatures.signature_def["serving_default"]
+        assert served_default.method_name == "tensorflow/serving/predict"
+        assert served_default.inputs["x"].dtype == 1  # DT_FLOAT
+        request.metadata_field[0] = "nope"
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetModelMetadata(request, timeout=10)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert info.value.details() == "Metadata field nope is not supported"
+        request.metadata_field[0] = "signature_def"
+        request.model_spec.name = "unknown"
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetModelMetadata(request, timeout=10)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_bad_config_file_exits_2(tmp_path: Path) -> None:

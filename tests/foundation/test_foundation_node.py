@@ -164,7 +164,7 @@ class _Daemon:
 def test_admin_app_auth_and_probes(tmp_path: Path) -> None:
     daemon = _Daemon(tmp_path)
     token = "s" * 24
-    client = create_node_app(daemon, token).test_client()
+    client = create_node_app(daemon, token, daemon.blueprint()).test_client()
     assert client.get("/healthz").status_code == 503
     daemon.health.beat("loop")
     assert client.get("/healthz").status_code == 200
@@ -182,6 +182,7 @@ def test_admin_app_auth_and_probes(tmp_path: Path) -> None:
     missing = client.get("/api/v1/none", headers={"Authorization": f"Bearer {token}"})
     assert missing.status_code == 404 and "error" in missing.get_json()
     assert client.delete("/healthz").status_code == 405
-    closed = create_node_app(_Daemon(tmp_path), None).test_client()
+    idle = _Daemon(tmp_path)
+    closed = create_node_app(idle, None, idle.blueprint()).test_client()
     resp = closed.get("/api/v1/thing", headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 503 and "no cluster token" in resp.get_json()["error"]

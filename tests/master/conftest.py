@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from modelfleet.desired import DesiredState, ModelEntry, write_remote
 from modelfleet.master import MasterSettings, create_app
-from modelfleet.master.remote import RemoteState
 from modelfleet.store.local import LocalStore
 from tests.support.helpers import make_token_file
 from tests.support.nodesim import NodeSim
@@ -53,21 +53,9 @@ def bucket(tmp_path: Path) -> Path:
     root.mkdir()
     for v in (1, 2, 3):
         publish(root, MODEL, v)
-    remote = RemoteState(LocalStore(root))
-    doc = {
-        "schema": 1,
-        "models": {
-            MODEL: {
-                "published": [1, 2, 3],
-                "versions": [2],
-                "labels": {"stable": 2},
-                "retired": False,
-                "pinned": False,
-                "history": [[1]],
-            }
-        },
-    }
-    remote.write_desired(doc, if_generation_match=0, updated_by="test")
+    entry = ModelEntry(published=(1, 2, 3), versions=(2,), labels={"stable": 2}, history=((1,),))
+    state = DesiredState(models={MODEL: entry})
+    write_remote(LocalStore(root), state, if_generation_match=0, updated_by="test")
     return root
 
 

@@ -3,6 +3,7 @@ triage — against simulated nodes on loopback."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -242,25 +243,79 @@ def test_triage_decision_tree(client: FlaskClient, auth: dict, sim: NodeSim, tok
     assert verdict()["verdict"] == "outage_single_node"
 
 
-def test_triage_reports_quarantined_versions_as_not_an_outage() -> None:
-    from modelfleet.master.triage import triage
+class SickStore:
+    """A bucket whose desired.json reads hang while ``sick`` is set (a GCS client retrying
+    for a minute); every other call goes to the real directory."""
 
-    def host(name: str, quarantined: list[dict]) -> dict:
-        return {
-            "hostname": name,
-            "maintenance": False,
-            "state": "degraded" if quarantined else "healthy",
-            "tfserving": {"reachable": True, "error": ""},
-            "restarts": {"tfserving": 0, "helpers": 0},
-            "models": {"linear": {"quarantined": quarantined}},
-            "problems": ["linear: quarantined versions"] if quarantined else [],
-        }
+    def __init__(self, root: Any) -> None:
+        from modelfleet.store.local import LocalStore
 
-    bad = [{"version": 9, "error": "failed to load"}]
-    verdict = triage({"hosts": [host("a", bad), host("b", bad), host("c", [])]})
-    assert verdict["verdict"] == "not_an_outage" and verdict["exit_code"] == 10
-    assert verdict["facts"]["quarantined"] == ["linear/9"]
-    assert verdict["facts"]["helper_problems"] == []
-    assert "linear/9 quarantined" in verdict["summary"]
-    assert any("modelfleet rollback linear" in a for a in verdict["actions"])
-    assert triage({"hosts": [host("a", []), host("b", [])]})["verdict"] == "healthy"
+        self.inner = LocalStore(root)
+        self.url = self.inner.url
+        self.sick = threading.Event()
+        self.release = threading.Event()
+
+    def read(self, key: str) -> tuple[bytes, int]:
+        if self.sick.is_set() and key.endswith("desired.json"):
+            self.release.wait(60)
+        return self.inner.read(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_triage_and_drain_guard_answer_within_their_deadline_when_the_bucket_is_sick(
+    settings: Any, tokens: dict, auth: dict, sim: NodeSim, bucket: Any
+) -> None:
+    from dataclasses import replace
+
+    from modelfleet.master import create_app
+    from modelfleet.master.remote import RemoteState
+
+    store = SickStore(bucket)
+    app = create_app(
+        {"SETTINGS": replace(settings, fanout_deadline=1.0), "REMOTE": RemoteState(store)}
+    )
+    client = app.test_client()
+    try:
+        fleet(sim, client, tokens["cluster"], ["z1", "z2", "z2", "z2"])
+        healthy = client.get("/api/v1/triage?fresh=true", headers=auth["readonly"]).json
+        assert healthy["verdict"] == "healthy" and healthy["facts"]["desired"]["source"] == "bucket"
+        store.sick.set()
+        for path in ("/api/v1/triage?fresh=true", "/api/v1/drain-check?zone=z1"):
+            started = time.monotonic()
+            resp = client.get(path, headers=auth["readonly"])
+            assert resp.status_code == 200
+            assert time.monotonic() - started < 2.0, path  # the deadline (1 s), not a minute
+        triage = client.get("/api/v1/triage?fresh=true", headers=auth["readonly"]).json
+        desired = triage["facts"]["desired"]
+        assert desired["source"] == "cache" and desired["generation"] > 0
+        assert "did not answer within" in desired["error"]
+        assert triage["verdict"] == "healthy"  # nodes serve what they should: no outage
+        assert any("cannot read the desired state" in a for a in triage["actions"])
+        assert client.get(path, headers=auth["readonly"]).json["allowed"] is True
+    finally:
+        store.release.set()
+        app.extensions["modelfleet"].registry.close()
+
+
+def test_problem_codes_from_node_answers(
+    client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict
+) -> None:
+    """Each host problem carries its code; triage and the gates decide on codes."""
+    hosts = fleet(sim, client, tokens["cluster"], ["z1", "z1", "z2", "z2"])
+    hosts[0].sync_ok = False
+    hosts[1].models = {MODEL: {"1": "AVAILABLE"}}  # drift: desired is 2
+    hosts[2].tfserving_up = False
+    s = status(client, auth)
+    codes = {h["hostname"]: [p["code"] for p in h["problems"]] for h in s["hosts"]}
+    assert codes == {
+        hosts[0].hostname: ["sync_failing"],
+        hosts[1].hostname: ["drift"],
+        hosts[2].hostname: ["tfserving_unreachable"],
+        hosts[3].hostname: [],
+    }
+    drift = next(p for h in s["hosts"] for p in h["problems"] if p["code"] == "drift")
+    assert drift["model"] == MODEL and drift["versions"] == [1]
+    assert s["triage"]["verdict"] == "outage_single_node"
+    assert s["triage"]["facts"]["helper_problems"] == [hosts[0].hostname]

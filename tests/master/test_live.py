@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -244,6 +245,55 @@ def test_dashboard_in_headless_chromium(
     finally:
         hosts[4].models = {MODEL: {"3": "AVAILABLE"}}
         hosts[5].tfserving_up = True
+
+
+def _raw(master: LiveMaster, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client library tidying them) and read the answer."""
+    port = int(master.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_gunicorn_refusals_are_json_and_audited(
+    live: tuple[LiveMaster, NodeSim, list[SimHost]],
+) -> None:
+    """gunicorn answers these itself (they never reach the app): a request line over its
+    limit (414), a malformed request line (400), too many header fields (431)."""
+    master = live[0]
+    cases = [
+        (b"GET /api/v1/" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /api/v1/nodes HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400),
+        (b"GET /api/v1/nodes HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", 431),
+    ]
+    for request, status in cases:
+        code, headers, body = _raw(master, request)
+        assert code == status, (code, body[:200])
+        assert headers["content-type"] == "application/json"
+        assert isinstance(json.loads(body)["error"], str)
+    entries = master.get("/api/v1/audit").json()["entries"]
+    assert [e["status"] for e in entries if e["action"] == "refused:http"][-3:] == [414, 400, 431]
+
+
+def test_body_limit_under_gunicorn(live: tuple[LiveMaster, NodeSim, list[SimHost]]) -> None:
+    master = live[0]
+    resp = requests.post(
+        f"{master.url}/api/v1/models/{MODEL}/promote",
+        data=b'{"version": 3, "x": "' + b"x" * (50 << 20) + b'"}',
+        headers={
+            "Authorization": f"Bearer {master.tokens['admin']}",
+            "Content-Type": "application/json",
+        },
+        timeout=30,
+    )
+    assert resp.status_code == 413 and "larger than" in resp.json()["error"]
+    assert (master.state_dir / "audit.jsonl").stat().st_size < 1 << 20
 
 
 def test_restart_keeps_registry(live: tuple[LiveMaster, NodeSim, list[SimHost]]) -> None:

@@ -1,4 +1,6 @@
-"""Schemathesis against the served OpenAPI document: no 5xx, no undocumented status."""
+"""Schemathesis over the whole master API, every check on (responses against the schemas
+generated from the contracts included): no 5xx, no undocumented status, no answer that
+breaks its declaration."""
 
 from __future__ import annotations
 
@@ -8,31 +10,53 @@ import pytest
 import schemathesis
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import status_code_conformance
+from schemathesis import GenerationMode
+from schemathesis import checks as st_checks
 
 from modelfleet.master import MasterSettings, create_app
+from tests.support.nodesim import NodeSim, free_port
+
+from .conftest import MODEL, register
 
 
 def test_document_is_served(client: FlaskClient, auth: dict) -> None:
     doc = client.get("/api/v1/openapi.json", headers=auth["readonly"]).json
-    assert doc["openapi"].startswith("3.")
+    assert doc["openapi"].startswith("3.1")
     for path in ("/api/v1/drain-check", "/api/v1/maintenance", "/api/v1/cluster/status"):
         assert path in doc["paths"]
+    # Success answers are declared, not {"type": "object"}.
+    status = doc["paths"]["/api/v1/cluster/status"]["get"]["responses"]["200"]
+    assert status["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ClusterStatus"
+    }
+    problem = doc["components"]["schemas"]["Problem"]["properties"]["code"]
+    assert "drift" in problem["enum"] and "quarantined" in problem["enum"]
+
+
+def _all_checks() -> list[Any]:
+    st_checks.load_all_checks()
+    return list(st_checks.CHECKS.get_all())
 
 
 @pytest.fixture
-def schema(settings: MasterSettings, tokens: dict) -> Any:
+def fleet_app(settings: MasterSettings, tokens: dict, sim: NodeSim) -> Any:
+    """The app with three simulated hosts registered (one drifting), so status, triage and
+    drain-check answers have hosts, problems and drift to declare."""
     app = create_app({"SETTINGS": settings})
-    return schemathesis.openapi.from_wsgi(
-        "/api/v1/openapi.json", app, headers={"Authorization": f"Bearer {tokens['readonly']}"}
-    ), app
+    port = free_port()
+    client = app.test_client()
+    for i, version in enumerate(("2", "2", "1")):
+        host = sim.add_host(i, port, zone=f"z{i}", models={MODEL: {version: "AVAILABLE"}})
+        register(client, tokens["cluster"], host)
+    return app
 
 
-def _check(operation: Any, app: Any, headers: dict[str, str]) -> Any:
-    @given(case=operation.as_strategy())
+def _check(
+    operation: Any, app: Any, headers: dict[str, str], checks: list[Any], mode: GenerationMode
+) -> Any:
+    @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=12,
+        max_examples=15,
         deadline=None,
         derandomize=True,
         database=None,
@@ -40,27 +64,36 @@ def _check(operation: Any, app: Any, headers: dict[str, str]) -> Any:
     )
     def check(case: Any) -> None:
         case.headers = {**(case.headers or {}), **headers}
-        response = case.call(app=app)
-        case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
+        case.call_and_validate(app=app, checks=checks, headers=headers)
 
     return check
 
 
-def test_schemathesis(schema: Any, tokens: dict) -> None:
-    loaded, app = schema
+@pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)
+def test_schemathesis_all_checks(fleet_app: Any, tokens: dict, mode: GenerationMode) -> None:
     headers = {"Authorization": f"Bearer {tokens['admin']}"}
+    loaded = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fleet_app, headers=headers)
+    checks = _all_checks()
+    assert len(checks) >= 14
     failures = []
     for result in loaded.get_all_operations():
         operation = result.ok()
         try:
-            _check(operation, app, headers)()
+            _check(operation, fleet_app, headers, checks, mode)()
         except Exception as exc:  # collect all operations' failures
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
-    assert not failures, "\n".join(failures)
+    assert not failures, "\n\n".join(failures)
     calls = sum(
         sample.value
-        for metric in app.extensions["modelfleet"].metrics.requests.collect()
+        for metric in fleet_app.extensions["modelfleet"].metrics.requests.collect()
         for sample in metric.samples
         if sample.name.endswith("_total")
     )
-    assert calls > 100  # the operations were really exercised
+    assert calls > 200  # the operations were really exercised
+    errors = [
+        sample
+        for metric in fleet_app.extensions["modelfleet"].metrics.requests.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["status"].startswith("5")
+    ]
+    assert errors == []

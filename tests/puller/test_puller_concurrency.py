@@ -9,17 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelfleet.store import publish, update_desired
+from modelfleet.store import publish
 from tests.puller.conftest import GatedStore, staging_entries
 from tests.support.helpers import wait_until
-from tests.support.storeutil import write_model
+from tests.support.storeutil import set_desired, write_model
 
 
 def _serve(store: Any, model: str, *versions: int) -> None:
-    def mutate(doc: dict[str, Any]) -> None:
-        doc["models"][model].update(versions=list(versions), labels={"stable": max(versions)})
-
-    update_desired(store, mutate, updated_by="test")
+    set_desired(store, model, versions=versions, labels={"stable": max(versions)})
 
 
 def _wanted(daemon: Any, model: str) -> tuple[int, ...] | None:

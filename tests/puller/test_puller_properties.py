@@ -30,8 +30,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from modelfleet.localdir import LocalModelDir
 from modelfleet.puller import PullerDaemon, PullerSettings
-from modelfleet.store import open_store, publish, update_desired
-from tests.support.storeutil import write_model
+from modelfleet.store import open_store, publish
+from tests.support.storeutil import set_desired, write_model
 
 SOAK = bool(os.environ.get("MODELFLEET_SOAK"))
 MODELS = st.sampled_from(["a", "b", "c"])
@@ -76,10 +76,7 @@ class PullerMachine(RuleBasedStateMachine):
     # -- what the bucket says ----------------------------------------------------------------
 
     def _set(self, model: str, **entry: Any) -> None:
-        def mutate(doc: dict[str, Any]) -> None:
-            doc["models"].setdefault(model, {}).update(entry)
-
-        update_desired(self.store, mutate, updated_by="property")
+        set_desired(self.store, model, **entry)
         self.entries.setdefault(model, {}).update(entry)
 
     def _served(self, model: str) -> list[int]:
@@ -116,12 +113,12 @@ class PullerMachine(RuleBasedStateMachine):
         versions = data.draw(
             st.lists(st.sampled_from(self.published[model]), min_size=1, max_size=2, unique=True)
         )
-        self._set(model, versions=sorted(versions), labels={}, retired=False)
+        self._set(model, versions=tuple(sorted(versions)), labels={}, retired=False)
 
     @precondition(lambda self: self.published)
     @rule(data=st.data())
     def follow_newest(self, data: st.DataObject) -> None:
-        self._set(data.draw(st.sampled_from(sorted(self.published))), versions=[], labels={})
+        self._set(data.draw(st.sampled_from(sorted(self.published))), versions=(), labels={})
 
     @precondition(lambda self: self.published)
     @rule(data=st.data(), retired=st.booleans())

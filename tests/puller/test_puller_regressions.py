@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelfleet.desired import Edit, edit_remote
 from modelfleet.localdir import LocalModelDir
-from modelfleet.store import open_store, publish, update_desired
+from modelfleet.store import open_store, publish
 from tests.support.storeutil import write_model
 
 
 def _promote(store: Any, model: str, version: int) -> None:
-    def mutate(doc: dict[str, Any]) -> None:
-        doc["models"][model].update(versions=[version], labels={"stable": version})
-
-    update_desired(store, mutate, updated_by="test")
+    edit_remote(store, Edit("promote", model, version), updated_by="test")
 
 
 def _free_like_config_manager(local: LocalModelDir) -> None:

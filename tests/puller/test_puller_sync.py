@@ -10,9 +10,9 @@ import pytest
 
 from modelfleet.node.admin import create_node_app
 from modelfleet.puller.api import blueprint
-from modelfleet.store import MANIFEST_NAME, open_store, publish, update_desired
+from modelfleet.store import MANIFEST_NAME, open_store, publish
 from tests.support.helpers import free_port, wait_until
-from tests.support.storeutil import tree_bytes, write_model
+from tests.support.storeutil import set_desired, tree_bytes, write_model
 
 
 @pytest.fixture(params=["local", "gcs"])
@@ -35,10 +35,7 @@ def requests_by_op(daemon: Any) -> dict[str, float]:
 
 
 def set_versions(store: Any, model: str, versions: list[int], **extra: Any) -> None:
-    def mutate(doc: dict[str, Any]) -> None:
-        doc["models"].setdefault(model, {}).update(versions=versions, **extra)
-
-    update_desired(store, mutate, updated_by="test")
+    set_desired(store, model, versions=tuple(versions), **extra)
 
 
 def local_desired(daemon: Any) -> dict[str, Any]:

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from modelfleet.desired import read_remote
 from modelfleet.names import InvalidName
 from modelfleet.store import (
     MANIFEST_NAME,
-    InvalidDesired,
-    LocalStore,
     NotFound,
-    PreconditionFailed,
     StoreError,
     adopt,
     complete_versions,
-    delete_version,
+    delete_version_objects,
     list_models,
     list_versions,
     publish,
-    read_desired,
     read_manifest,
     split_version_url,
-    update_desired,
-    write_desired,
 )
 from tests.support.storeutil import tree_bytes, write_model
 
@@ -46,9 +38,9 @@ def test_publish_then_catalog(store, tmp_path: Path) -> None:
     manifest, _gen = read_manifest(store, "half_plus_two", 2)
     assert [f.path for f in manifest.files] == sorted(tree_bytes(src))
     assert manifest.total_bytes == sum(len(b) for b in tree_bytes(src).values())
-    doc, gen = read_desired(store)
-    assert doc is not None and gen > 0
-    assert doc["models"]["half_plus_two"]["published"] == [1, 2]
+    remote = read_remote(store)
+    assert remote.state is not None and remote.generation > 0
+    assert remote.state.models["half_plus_two"].published == (1, 2)
     # Every uploaded object has exactly the source bytes.
     for rel, data in tree_bytes(src).items():
         assert store.read(f"half_plus_two/2/{rel}")[0] == data
@@ -101,16 +93,17 @@ def test_adopt_writes_manifest_from_metadata(store) -> None:
         adopt(store, "n", 2)
 
 
-def test_delete_version_manifest_first(store, tmp_path: Path) -> None:
+def test_delete_version_objects_manifest_first(store, tmp_path: Path) -> None:
     src = write_model(tmp_path / "src")
     publish(store, src, "m")
     publish(store, src, "m")
-    assert delete_version(store, "m", 1, updated_by="test") == len(tree_bytes(src)) + 1
+    before = read_remote(store)
+    assert delete_version_objects(store, "m", 1) == len(tree_bytes(src)) + 1
     assert [v.version for v in list_versions(store, "m")] == [2]
-    doc, _ = read_desired(store)
-    assert doc is not None and doc["models"]["m"]["published"] == [2]
+    # The catalog is the master's forget_version edit, written once before the objects go.
+    assert read_remote(store).generation == before.generation
     with pytest.raises(NotFound):
-        delete_version(store, "m", 1, updated_by="test")
+        delete_version_objects(store, "m", 1)
 
 
 def test_complete_versions_skips_bad_names(store) -> None:
@@ -121,53 +114,6 @@ def test_complete_versions_skips_bad_names(store) -> None:
     catalog, bad = complete_versions(store)
     assert catalog == {"good": [1]}
     assert bad == ["bad name/1", "good/01", "good/x"]
-
-
-def test_write_desired_validates_before_writing(store) -> None:
-    with pytest.raises(InvalidDesired):
-        write_desired(store, {"models": {"../x": {}}}, if_generation_match=0)
-    with pytest.raises(InvalidDesired, match="not served"):
-        write_desired(
-            store,
-            {"models": {"m": {"versions": [2], "labels": {"stable": 3}}}},
-            if_generation_match=0,
-        )
-    assert read_desired(store) == (None, 0)
-    gen = write_desired(store, {"models": {"m": {"versions": [2]}}}, if_generation_match=0)
-    if isinstance(store, LocalStore):  # the emulator ignores preconditions (fake: other file)
-        with pytest.raises(PreconditionFailed):
-            write_desired(store, {"models": {}}, if_generation_match=0)
-    doc, gen2 = read_desired(store)
-    assert gen2 == gen and doc is not None and doc["models"]["m"]["versions"] == [2]
-
-
-def test_read_desired_skips_bad_entries(store) -> None:
-    body = {"schema": 1, "models": {"ok": {"versions": [1]}, "bad": {"versions": ["x"]}}}
-    store.write("_modelfleet/desired.json", json.dumps(body).encode())
-    doc, _ = read_desired(store)
-    assert doc is not None and list(doc["models"]) == ["ok"]
-    store.write("_modelfleet/desired.json", b"not json")
-    with pytest.raises(InvalidDesired):
-        read_desired(store)
-
-
-def test_local_concurrent_updates_lose_nothing(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path)
-
-    def add(version: int) -> None:
-        def mutate(doc: dict[str, Any]) -> None:
-            entry = doc["models"].setdefault("m", {})
-            entry["published"] = sorted({*(entry.get("published") or []), version})
-
-        update_desired(store, mutate, updated_by="t", attempts=100)
-
-    threads = [threading.Thread(target=add, args=(v,)) for v in range(1, 7)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    doc, _ = read_desired(store)
-    assert doc is not None and doc["models"]["m"]["published"] == list(range(1, 7))
 
 
 @pytest.mark.parametrize(

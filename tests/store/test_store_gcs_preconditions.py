@@ -1,75 +1,26 @@
 """GCS generation preconditions, with a small fake client (the emulator ignores them).
 
-The fake keeps the semantics that matter: every write bumps a generation, and a write with
-``if_generation_match`` that does not match raises google-api-core's PreconditionFailed.
+The fake (``tests.support.fakegcs``) keeps the semantics that matter: every write bumps a
+generation, and a write with ``if_generation_match`` that does not match raises
+google-api-core's PreconditionFailed.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
-from google.api_core import exceptions as gexc
 
-from modelfleet.store import GCSStore, PreconditionFailed, read_desired, update_desired
-from modelfleet.store.desired import write_desired
-
-
-class FakeBlob:
-    def __init__(self, bucket: FakeBucket, name: str, generation: int | None = None) -> None:
-        self.bucket, self.name, self.generation = bucket, name, generation
-        self.size: int | None = None
-        self.crc32c: str | None = None
-
-    def upload_from_string(self, data: bytes, content_type: Any = None, **kw: Any) -> None:
-        with self.bucket.lock:
-            current = self.bucket.objects.get(self.name, (b"", 0))[1]
-            match = kw.get("if_generation_match")
-            if match is not None and match != current:
-                raise gexc.PreconditionFailed("conditionNotMet")
-            self.bucket.counter += 1
-            self.bucket.objects[self.name] = (bytes(data), self.bucket.counter)
-            self.generation = self.bucket.counter
-
-    def download_as_bytes(self, **_opts: Any) -> bytes:
-        data, gen = self.bucket.objects.get(self.name, (None, 0))
-        if data is None or (self.generation and self.generation != gen):
-            raise gexc.NotFound("no such object")
-        return data
-
-    def delete(self, **_opts: Any) -> None:
-        if self.bucket.objects.pop(self.name, None) is None:
-            raise gexc.NotFound("no such object")
-
-
-class FakeBucket:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.objects: dict[str, tuple[bytes, int]] = {}
-        self.counter = 100
-        self.lock = threading.Lock()
-        self.client: Any = None
-
-    def blob(self, name: str, generation: int | None = None) -> FakeBlob:
-        return FakeBlob(self, name, generation)
-
-    def get_blob(self, name: str, **_opts: Any) -> FakeBlob | None:
-        if name not in self.objects:
-            return None
-        data, gen = self.objects[name]
-        blob = FakeBlob(self, name, gen)
-        blob.size = len(data)
-        return blob
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self._bucket = FakeBucket("fake")
-        self._bucket.client = self
-
-    def bucket(self, name: str) -> FakeBucket:
-        return self._bucket
+from modelfleet.desired import (
+    DesiredState,
+    Edit,
+    ModelEntry,
+    edit_remote,
+    read_remote,
+    write_remote,
+)
+from modelfleet.store import GCSStore, PreconditionFailed
+from tests.support.fakegcs import FakeClient
 
 
 def test_if_generation_match_zero_refuses_existing() -> None:
@@ -85,11 +36,11 @@ def test_if_generation_match_zero_refuses_existing() -> None:
 
 def test_write_desired_lost_race_raises() -> None:
     store = GCSStore("gs://fake/p", client=FakeClient())
-    doc = {"schema": 1, "models": {"m": {"published": [1]}}}
-    gen = write_desired(store, doc, if_generation_match=0)
-    write_desired(store, doc, if_generation_match=gen)  # another writer wins
+    state = DesiredState(models={"m": ModelEntry(published=(1,))})
+    gen = write_remote(store, state, if_generation_match=0, updated_by="a")
+    write_remote(store, state, if_generation_match=gen, updated_by="b")  # another writer wins
     with pytest.raises(PreconditionFailed):
-        write_desired(store, doc, if_generation_match=gen)
+        write_remote(store, state, if_generation_match=gen, updated_by="a")
 
 
 def test_concurrent_updates_lose_nothing() -> None:
@@ -97,18 +48,14 @@ def test_concurrent_updates_lose_nothing() -> None:
     store = GCSStore("gs://fake/p", client=FakeClient())
 
     def add(version: int) -> None:
-        def mutate(doc: dict[str, Any]) -> None:
-            entry = doc["models"].setdefault("m", {})
-            entry["published"] = sorted({*(entry.get("published") or []), version})
-
-        update_desired(store, mutate, updated_by=f"w{version}", attempts=50)
+        edit_remote(store, Edit("publish", "m", version), updated_by=f"w{version}", attempts=50)
 
     threads = [threading.Thread(target=add, args=(v,)) for v in range(1, 9)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    doc, gen = read_desired(store)
-    assert doc is not None
-    assert doc["models"]["m"]["published"] == list(range(1, 9))
-    assert gen > 100
+    remote = read_remote(store)
+    assert remote.state is not None
+    assert remote.state.models["m"].published == tuple(range(1, 9))
+    assert remote.generation > 100

@@ -8,7 +8,13 @@ import pytest
 from click.testing import CliRunner
 
 from modelfleet.cli import cli
-from modelfleet.store import complete_versions, delete_version, list_versions, open_store, publish
+from modelfleet.store import (
+    complete_versions,
+    delete_version_objects,
+    list_versions,
+    open_store,
+    publish,
+)
 from tests.support.storeutil import write_model
 
 
@@ -34,8 +40,8 @@ def test_local_bucket_through_symlink_or_dotdot_lists_and_deletes_inside_root(
     publish(store, write_model(tmp_path / "src"), "m")
     assert complete_versions(store) == ({"m": [1, 2]}, [])
     assert [v.version for v in list_versions(store, "m")] == [1, 2]
-    delete_version(store, "m", 1, updated_by="test")
-    delete_version(store, "m", 2, updated_by="test")
+    delete_version_objects(store, "m", 1)
+    delete_version_objects(store, "m", 2)
     # Pruning empty directories stops at the bucket root, whichever way it was spelled.
     assert real.is_dir() and (real / "_modelfleet" / "desired.json").is_file()
     assert not (real / "m").exists()

@@ -5,8 +5,9 @@ node admin APIs of docs/contracts.md on one port (the master calls each register
 hostname and port, so puller and config manager can share it here). One asyncio loop in a
 background thread serves all hosts: 1,000 hosts cost a few MB and no threads.
 
-Per host one can set a reply delay, ``tfserving_up``, the models it has loaded, or
-``hang`` (accept, never answer); every call is recorded in ``host.calls``.
+Per host one can set a reply delay, ``tfserving_up``, ``sync_ok`` (the puller's last sync),
+the models it has loaded, or ``hang`` (accept, never answer); every call is recorded in
+``host.calls``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from modelfleet.contracts.node import (
     PullerStatus,
     Registration,
 )
+from modelfleet.contracts.schema import to_json
 
 __all__ = ["NodeSim", "SimHost", "free_port"]
 
@@ -46,47 +48,67 @@ class SimHost:
     delay: float = 0.0
     tfserving_up: bool = True
     hang: bool = False
+    sync_ok: bool = True  # the puller's last sync reached the bucket
     models: dict[str, dict[str, str]] = field(default_factory=dict)  # model → {version: state}
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     def puller_status(self) -> dict[str, Any]:
         local = {m: sorted(int(v) for v in vs) for m, vs in self.models.items()}
-        return PullerStatus(
-            hostname=self.hostname,
-            zone=self.zone,
-            remote="sim",
-            last_sync=LastSync("2026-01-01T00:00:00Z", True, "", 1),
-            local=local,
-            desired={},
-            disk=DiskStatus(10**10, 10**9),
-        ).to_json()
+        return dict(
+            to_json(
+                PullerStatus(
+                    hostname=self.hostname,
+                    zone=self.zone,
+                    remote="sim",
+                    last_sync=LastSync(
+                        at="2026-01-01T00:00:00Z",
+                        ok=self.sync_ok,
+                        error="" if self.sync_ok else "bucket unreachable: 503",
+                        generation=1,
+                    ),
+                    local={m: tuple(v) for m, v in local.items()},
+                    disk=DiskStatus(10**10, 10**9),
+                )
+            )
+        )
 
     def cm_models(self) -> dict[str, Any]:
+        """The config manager's status document, built with its contract type."""
+        from modelfleet.contracts.node import (
+            ConfigManagerStatus,
+            LoadedVersion,
+            ModelServingConfig,
+            ModelStatus,
+            TFServingReach,
+        )
+
         models = {}
+        config = {}
         for m, vs in self.models.items():
-            models[m] = {
-                "desired": sorted(int(v) for v in vs),
-                "local": sorted(int(v) for v in vs),
-                "labels": {},
-                "quarantined": [],
-                "loaded": [
-                    {"version": int(v), "state": s if self.tfserving_up else "END", "error": ""}
-                    for v, s in sorted(vs.items())
-                ]
+            versions = tuple(sorted(int(v) for v in vs))
+            models[m] = ModelStatus(
+                desired=versions,
+                local=versions,
+                loaded=tuple(LoadedVersion(int(v), s) for v, s in sorted(vs.items()))
                 if self.tfserving_up
-                else [],
-            }
-        return {
-            "service": "config_manager",
-            "hostname": self.hostname,
-            "zone": self.zone,
-            "tfserving": {
-                "target": "127.0.0.1:8500",
-                "reachable": self.tfserving_up,
-                "error": "" if self.tfserving_up else "connection refused",
-            },
-            "models": models,
-        }
+                else (),
+            )
+            config[m] = ModelServingConfig(versions)
+        from modelfleet.contracts.schema import to_json
+
+        status = ConfigManagerStatus(
+            hostname=self.hostname,
+            zone=self.zone,
+            tfserving=TFServingReach(
+                "127.0.0.1:8500",
+                self.tfserving_up,
+                None if self.tfserving_up else "connection refused",
+            ),
+            models=models,
+            config=config,
+            in_sync=self.tfserving_up,
+        )
+        return dict(to_json(status))
 
 
 class NodeSim:
@@ -182,7 +204,7 @@ class NodeSim:
         for service in NODE_SERVICES:
             resp = s.post(
                 f"{master_url}/api/v1/nodes/register",
-                json=Registration(host.hostname, service, host.port, host.zone, "sim").to_json(),
+                json=to_json(Registration(host.hostname, service, host.port, host.zone, "sim")),
                 headers={"Authorization": f"Bearer {self.token}"},
                 timeout=10,
             )

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from modelfleet.desired import ModelEntry, read_remote, write_remote
 from modelfleet.localdir import LocalModelDir
 from modelfleet.store import RemoteStore, manifest_from_dir, open_store
 
@@ -41,6 +44,20 @@ def make_store(kind: str, tmp_path: Path, gcs_bucket_url: str | None = None) -> 
         return open_store(str(root))
     assert gcs_bucket_url
     return open_store(gcs_bucket_url + "/models")
+
+
+def set_desired(store: RemoteStore, model: str, **fields: Any) -> int:
+    """Set fields of one model's desired entry directly in the bucket (a test's shortcut
+    around the edits; the document is still validated and generation-checked)."""
+    current = read_remote(store)
+    state = current.state_or_empty
+    entry = replace(state.entry(model) or ModelEntry(), **fields)
+    return write_remote(
+        store,
+        state.with_entry(model, entry),
+        if_generation_match=current.generation,
+        updated_by="test",
+    )
 
 
 def install_local(

@@ -28,6 +28,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def official():  # type: ignore[no-untyped-def]
     from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
         get_model_status_pb2,
         model_management_pb2,
         model_pb2,
@@ -44,6 +45,9 @@ def official():  # type: ignore[no-untyped-def]
         "PredictRequest": predict_pb2.PredictRequest,
         "PredictResponse": predict_pb2.PredictResponse,
         "ModelServerConfig": model_server_config_pb2.ModelServerConfig,
+        "GetModelMetadataRequest": get_model_metadata_pb2.GetModelMetadataRequest,
+        "GetModelMetadataResponse": get_model_metadata_pb2.GetModelMetadataResponse,
+        "SignatureDefMap": get_model_metadata_pb2.SignatureDefMap,
     }
 
 
@@ -83,7 +87,23 @@ def _ours() -> dict[str, object]:
     response.outputs["y"].CopyFrom(make_tensor([3.0, 5.0], "float64"))
     response.outputs["ok"].CopyFrom(make_tensor([True, False], "bool"))
     response.outputs["n"].CopyFrom(make_tensor([1, -2], "int32"))
+    meta_req = serving_pb2.GetModelMetadataRequest(model_spec=spec)
+    meta_req.metadata_field.append("signature_def")
+    signatures = serving_pb2.SignatureDefMap()
+    sig = signatures.signature_def["serving_default"]
+    sig.method_name = "tensorflow/serving/predict"
+    sig.inputs["x"].name = "serving_default_x:0"
+    sig.inputs["x"].dtype = tensor_pb2.DT_FLOAT
+    sig.inputs["x"].tensor_shape.dim.add(size=-1)
+    sig.outputs["y"].coo_sparse.values_tensor_name = "y_values:0"
+    meta_resp = serving_pb2.GetModelMetadataResponse()
+    meta_resp.model_spec.name = "half_plus_two"
+    meta_resp.model_spec.version.value = 3
+    meta_resp.metadata["signature_def"].Pack(signatures)
     return {
+        "GetModelMetadataRequest": meta_req,
+        "GetModelMetadataResponse": meta_resp,
+        "SignatureDefMap": signatures,
         "ModelSpec": spec,
         "GetModelStatusRequest": status_req,
         "GetModelStatusResponse": status_resp,

@@ -28,6 +28,7 @@ def test_gRPC_method_paths_are_tf_servings() -> None:
     assert paths == [
         "/tensorflow.serving.ModelService/GetModelStatus",
         "/tensorflow.serving.ModelService/HandleReloadConfigRequest",
+        "/tensorflow.serving.PredictionService/GetModelMetadata",
         "/tensorflow.serving.PredictionService/Predict",
     ]
 

@@ -5,16 +5,20 @@ Each area owns one module here with a ``register(group)`` function; heavy import
 ``modelfleet healthcheck`` (run by systemd timers) stay fast.
 
 Exit codes: 0 success, 1 the thing checked is unhealthy / the operation failed,
-2 bad usage or bad settings (one line on stderr naming the problem).
+2 bad usage, bad settings or a bad name or version (one line on stderr naming the problem:
+click's usage block is not printed, ``--help`` shows it).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import Any
 
 import click
 
 from .. import __version__
+from .common import one_line
 
 __all__ = ["cli", "main"]
 
@@ -26,12 +30,42 @@ _AREAS = (
     "devserver",
     "master",
     "operator",
+    "edits",
+    "quarantine",
     "localfleet",
     "loadtest",
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OneLineGroup(click.Group):
+    """The ``modelfleet`` group: a usage error is one line on stderr and exit code 2.
+
+    Click prints a usage block and "Try --help" around a bad argument; a script reading
+    stderr, or an operator at 3 a.m., gets one line naming the problem instead.
+    """
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        run: Any = super().main
+        if not standalone_mode:
+            return run(*args, standalone_mode=False, **kwargs)
+        try:
+            result = run(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            message = one_line(exc.format_message())
+            click.echo(f"modelfleet: error: {message}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("modelfleet: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(
+    cls=OneLineGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="modelfleet")
 def cli() -> None:
     """Operate a fleet of TensorFlow Serving hosts (puller, config manager, master)."""

@@ -12,13 +12,21 @@ from ..names import InvalidName
 from ..settings import SettingsError
 from ..tokens import TokenError
 
-__all__ = ["build_settings", "die"]
+__all__ = ["build_settings", "die", "one_line"]
 
 T = TypeVar("T")
+MAX_ERROR_CHARS = 400
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters escaped, cut when very long (an
+    error line must not carry a newline or a megabyte of hostile input)."""
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return safe if len(safe) <= MAX_ERROR_CHARS else safe[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def die(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"modelfleet: error: {message}", err=True)
+    click.echo(f"modelfleet: error: {one_line(message)}", err=True)
     sys.exit(code)
 
 

@@ -11,9 +11,10 @@ __all__ = ["SPEC", "register"]
 SPEC = NodeDaemonCli(
     group="configmanager",
     service="config_manager",
-    help="config_manager: keep TF Serving's models.config equal to desired ∩ present.",
+    help="config_manager: keep TF Serving's models.config equal to desired ∩ installed.",
     settings="configmanager.settings:ConfigManagerSettings",
     daemon="configmanager.daemon:ConfigManager",
+    api="configmanager.api:blueprint",
     flags={
         "tensorflow_serving_config_file": Flag(
             "TENSORFLOW_SERVING_CONFIG_FILE", "models.config path TF Serving reads at start."

@@ -61,6 +61,43 @@ def register(cli: click.Group) -> None:
         show_default=True,
         help="Extra seconds per version load (tests, demos).",
     )
+    @click.option(
+        "--max_num_load_retries",
+        "--max-num-load-retries",
+        "max_num_load_retries",
+        type=click.IntRange(0, 1000),
+        default=5,
+        show_default=True,
+        help="Retries of a failing load before it ends in error (TF Serving's flag).",
+    )
+    @click.option(
+        "--load_retry_interval_micros",
+        "--load-retry-interval-micros",
+        "load_retry_interval_micros",
+        type=click.IntRange(-1, 3600 * 10**6),
+        default=60 * 10**6,
+        show_default=True,
+        help="Microseconds between load retries; negative: no wait (TF Serving's flag).",
+    )
+    @click.option(
+        "--num_load_threads",
+        "--num-load-threads",
+        "num_load_threads",
+        type=click.IntRange(0, 64),
+        default=0,
+        show_default=True,
+        help="Load thread pool; 0 = loads run one at a time in the manager loop (TF Serving).",
+    )
+    @click.option(
+        "--file_system_poll_wait_seconds",
+        "--file-system-poll-wait-seconds",
+        "file_system_poll_wait_seconds",
+        type=click.FloatRange(0.01, 3600),
+        default=1.0,
+        show_default=True,
+        help="How often base paths are polled for versions (TF Serving's flag; "
+        "fractions allowed here for tests).",
+    )
     @click.option("--log-level", default=lambda: os.environ.get("MODELFLEET_LOG_LEVEL", "INFO"))
     def run(
         port: int,
@@ -69,9 +106,14 @@ def register(cli: click.Group) -> None:
         host: str,
         mode: str,
         load_delay: float,
+        max_num_load_retries: int,
+        load_retry_interval_micros: int,
+        num_load_threads: int,
+        file_system_poll_wait_seconds: float,
         log_level: str,
     ) -> None:
         """Serve TF Serving's gRPC API (ModelService, PredictionService) on --port."""
+        from ..devserver.manager import ManagerOptions
         from ..devserver.server import run as run_server
         from ..logsetup import configure_logging
         from ..tfserving.config import ConfigError
@@ -87,6 +129,12 @@ def register(cli: click.Group) -> None:
                 host=host,
                 mode=mode,
                 load_delay=load_delay,
+                options=ManagerOptions(
+                    max_num_load_retries=max_num_load_retries,
+                    load_retry_interval=max(0, load_retry_interval_micros) / 1e6,
+                    num_load_threads=num_load_threads,
+                    file_system_poll_wait=file_system_poll_wait_seconds,
+                ),
             )
         except ConfigError as exc:
             die(f"{model_config_file}: {exc}")

@@ -7,6 +7,7 @@ import json
 import click
 
 from .common import die
+from .params import MODEL
 
 __all__ = ["parse_inputs", "register"]
 
@@ -36,7 +37,7 @@ def register(cli: click.Group) -> None:
         show_default=True,
         help="DNS name (every A record is a node) or a comma-separated HOST:PORT list.",
     )
-    @click.option("--model", required=True, help="Model name to call.")
+    @click.option("--model", type=MODEL, required=True, help="Model name to call.")
     @click.option("--input", "inputs", multiple=True, help="NAME=V1,V2,... (default x=1,2,3).")
     @click.option(
         "--rate",

@@ -67,7 +67,7 @@ class NodeDaemonCli:
     settings: str  # "module:Class", relative to modelfleet
     daemon: str  # "module:Class", imported in the gunicorn worker only
     flags: Mapping[str, Flag]  # the daemon's own flags, next to NODE_FLAGS
-    api: str = ""  # "module:function" building the daemon's /api/v1 blueprint
+    api: str  # "module:function" building the daemon's /api/v1 blueprint
 
     @property
     def all_flags(self) -> dict[str, Flag]:
@@ -119,7 +119,7 @@ def add_node_daemon(cli: click.Group, spec: NodeDaemonCli) -> None:
             lambda: _load(spec.daemon)(settings),
             settings.bind,
             settings.cluster_token,
-            api=(lambda daemon: _load(spec.api)(daemon)) if spec.api else None,
+            api=lambda daemon: _load(spec.api)(daemon),
         )
 
     @group.command("check-config")

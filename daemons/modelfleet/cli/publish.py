@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .common import die
+from .params import MODEL, VERSION
 
 __all__ = ["register"]
 
@@ -21,8 +22,8 @@ def register(cli: click.Group) -> None:
     @click.argument(
         "path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
     )
-    @click.option("--model", help="Model name (the bucket's top-level directory).")
-    @click.option("--version", "version", type=str, help="Version number (default: next).")
+    @click.option("--model", type=MODEL, help="Model name (the bucket's top-level directory).")
+    @click.option("--version", "version", type=VERSION, help="Version number (default: next).")
     @click.option(
         "--remote",
         default=lambda: os.environ.get("REMOTE_MODEL_DIRECTORY", ""),
@@ -40,7 +41,7 @@ def register(cli: click.Group) -> None:
     def publish(
         path: Path | None,
         model: str | None,
-        version: str | None,
+        version: int | None,
         remote: str,
         adopt_url: str | None,
         workers: int,
@@ -51,7 +52,7 @@ def register(cli: click.Group) -> None:
         With --adopt gs://bucket/prefix/MODEL/VERSION, write the manifest of a version that
         was uploaded by other tools (sizes and crc32c from object metadata) instead.
         """
-        from ..names import InvalidName, parse_version, validate_model_name
+        from ..names import InvalidName
         from ..store import StoreError, adopt, open_store, split_version_url
         from ..store import publish as publish_version
 
@@ -72,8 +73,7 @@ def register(cli: click.Group) -> None:
                 die("give PATH and --model (or --adopt URL)")
             if not remote:
                 die("REMOTE_MODEL_DIRECTORY is not set (or pass --remote)")
-            validate_model_name(model)
-            number_opt = parse_version(version) if version is not None else None
+            number_opt = version
             store = open_store(remote, cloudsdk_config=cloudsdk)
             bar: Any = None
 

@@ -1,48 +1,48 @@
-"""config_manager: keep TF Serving's model config equal to desired ∩ present, safely.
+"""config_manager: keep TF Serving's model config equal to desired ∩ installed, safely.
 
-One reconcile pass (every ``poll_interval`` seconds, at once when the local directory or
-desired.json changes, or on ``POST /api/v1/reload``):
+One reconcile pass (every ``poll_interval`` seconds, at once when the local directory
+changes — :mod:`.watch` —, or on ``POST /api/v1/reload``):
 
-1. read the puller's desired.json and the complete local versions;
-2. ask TF Serving (GetModelStatus) what it has; versions that ended in an error are
-   quarantined (state dir) and never put back; a TF Serving that lost its models (restart)
-   is noticed here;
-3. compute the target config (:mod:`.plan`) and, if TF Serving does not already serve it,
-   walk the availability-preserving steps: write models.config atomically (only when its
-   bytes change), HandleReloadConfigRequest under a deadline, confirm with GetModelStatus;
-4. free disk: delete local versions outside desired + retention, only once TF Serving
-   reports them unloaded (END / NOT_FOUND), and only inside LOCAL.
+1. read the local desired document and the installed versions (:mod:`modelfleet.localdir`:
+   only complete, verified versions count); forget quarantine entries of versions that were
+   published again;
+2. ask TF Serving what it has (:mod:`.observe`); versions of the config it was sent that
+   ended in an error are quarantined (:mod:`.quarantine`);
+3. plan the target (:mod:`.plan`) and, unless TF Serving already serves it, walk the
+   availability-preserving steps (:mod:`.apply`). A walk that hits a failing version
+   quarantines it and plans again in the same pass, so TF Serving is never left with a
+   config naming a broken version; each new round follows a new quarantine entry, so the
+   pass ends;
+4. free disk (:mod:`.diskgc`).
 
-When TF Serving does not answer, ``/readyz`` fails and health says degraded, with the reason;
-the config is re-applied as soon as it answers again. TensorFlow is never imported here.
+The first pass after start re-sends the config even if TF Serving seems to serve it: what
+TF Serving was last told is not known for sure after a restart of the config manager.
+When TF Serving does not answer, ``/readyz`` fails and health says degraded, with the
+reason; the config is re-applied as soon as it answers again. TensorFlow is never imported.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
-import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from flask import Blueprint, jsonify
-
-from ..atomic import write_if_changed
+from ..contracts.node import ConfigManagerStatus
 from ..localdir import DesiredState, LocalModelDir
 from ..logsetup import kv
-from ..node.health import HealthFile
-from ..node.inotify import DirWatcher
-from ..node.registration import Registrar
+from ..node.daemon import NodeDaemon, PassOutcome
 from ..tfserving.client import TFServingClient, VersionStatus
-from ..tfserving.config import ConfigError, ModelEntry, parse_config, render_config
-from ..tfserving.errors import TFServingError
+from .apply import Applier
+from .configfile import ConfigFile
+from .diskgc import free_disk, protected_versions
 from .metrics import ConfigManagerMetrics
-from .plan import Served, compute_target, transition_steps
-from .quarantine import Quarantine
+from .observe import Live, Observer, Unreachable
+from .plan import Target, compute_target, transition_steps
+from .quarantine import Quarantine, manifest_identity
+from .serving import ServingConfig, restrict
 from .settings import SERVICE, ConfigManagerSettings
+from .state import NodeState
+from .watch import LocalWatcher
 
 __all__ = ["ConfigManager", "PassResult"]
 
@@ -56,495 +56,188 @@ class PassResult:
     error: str | None = None
 
 
-class _Unreachable(Exception):
-    pass
-
-
-class ConfigManager:
-    """The config_manager daemon (a :class:`modelfleet.node.admin.NodeDaemon`)."""
+class ConfigManager(NodeDaemon):
+    """The config_manager daemon on the node skeleton (:mod:`modelfleet.node.daemon`)."""
 
     service = SERVICE
+    settings: ConfigManagerSettings
 
     def __init__(
         self, settings: ConfigManagerSettings, client: TFServingClient | None = None
     ) -> None:
-        self.settings = settings
+        self.metrics = ConfigManagerMetrics()
+        super().__init__(settings, self.metrics.registry)
         self.client = client or TFServingClient(
             settings.grpc_target, timeout=settings.rpc_timeout, connect_timeout=0.6
         )
         self.local = LocalModelDir(settings.local_dir)
-        self.metrics = ConfigManagerMetrics()
-        self.registry = self.metrics.registry
-        self.health = HealthFile(settings.state_dir, SERVICE)
         self.quarantine = Quarantine(settings.state_dir / "configmanager" / "quarantine.json")
-        self.registrar = Registrar(
-            master_url=settings.master_url,
-            token=settings.cluster_token,
-            hostname=settings.hostname,
-            service=SERVICE,
-            port=settings.advertise_port,
-            zone=settings.zone,
-            interval=settings.heartbeat_interval,
+        self.observer = Observer(self.client)
+        self.config_file = ConfigFile(settings.config_file, settings.model_base)
+        self.applier = Applier(
+            self.client,
+            self.observer,
+            self.config_file,
+            self.metrics,
+            reload_timeout=settings.reload_timeout,
+            retry_base=settings.poll_interval,
+        )
+        self.state = NodeState(settings, self.quarantine)
+        self.loop = self.add_loop(
+            "reconcile",
+            self.run_pass,
+            max_age=lambda: max(60.0, 3 * settings.poll_interval + settings.reload_timeout),
         )
         self._pass_lock = threading.Lock()
-        self._state_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._threads: list[threading.Thread] = []
-        # What we believe TF Serving runs (None: unknown, read from models.config at start).
-        self.applied: Served | None = None
-        self.target: Served = {}
-        self.desired = DesiredState(None)
-        self.present: dict[str, list[int]] = {}
-        self.live: dict[str, list[VersionStatus]] = {}
-        self.notes: dict[str, str] = {}
-        self.problems: list[str] = []
-        self.tf_reachable = False
-        self.tf_error = "not contacted yet"
-        self.in_sync = False
-        self.last_error: str | None = None
-        self._failures = 0
-        self._not_before = 0.0
-        self._fingerprint: Any = None
+        self._stop_watch = threading.Event()
+        self._resend = True  # the first pass re-sends the config (see module docstring)
 
-    # -- NodeDaemon --------------------------------------------------------------------------
+    # -- the skeleton's hooks ----------------------------------------------------------------
+
+    def recover(self) -> None:
+        self.local.clean_trash()
+        self.applier.sent = self.config_file.read()
 
     def start(self) -> None:
-        self.local.clean_trash()
-        self.applied = self._read_config_file()
-        self.registrar.start()
-        for name, target in (("reconcile", self._run), ("watch", self._watch)):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        super().start()
+        watcher = LocalWatcher(self.local, self.wake, self._stop_watch, self.settings.poll_interval)
+        threading.Thread(target=watcher.run, name="watch", daemon=True).start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self.registrar.stop()
+        self._stop_watch.set()
+        super().stop()
+
+    def wake(self) -> None:
+        self.loop.wake()
 
     def ready(self) -> tuple[bool, str]:
-        with self._state_lock:
-            if not self.tf_reachable:
-                return (
-                    False,
-                    f"tfserving unreachable at {self.settings.grpc_target}: {self.tf_error}",
-                )
-            if not self.in_sync:
-                return False, self.last_error or "config not applied yet"
-            return True, "serving the desired config"
+        return self.state.ready(self.settings.grpc_target)
 
-    def blueprint(self) -> Blueprint:
-        bp = Blueprint("configmanager", __name__)
+    def run_pass(self, force: bool) -> PassOutcome:
+        self.reconcile(force)
+        reasons = self.state.degraded_reasons()
+        return True, "ok" if not reasons else "degraded: " + "; ".join(reasons)
 
-        @bp.get("/models")
-        def models() -> Any:
-            return jsonify(self.status())
-
-        @bp.post("/reload")
-        def reload() -> Any:
-            result = self.reconcile(force=True)
-            return jsonify(
-                {
-                    "applied": result.applied,
-                    "config_changed": result.config_changed,
-                    "error": result.error,
-                }
-            )
-
-        return bp
-
-    # -- loops ---------------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                self.reconcile()
-                ok = True
-            except Exception as exc:  # the loop must survive anything; health shows it
-                log.exception("reconcile pass crashed")
-                self.last_error = f"pass crashed: {type(exc).__name__}: {exc}"
-                ok = False
-            self._beat(ok)
-            self._wake.wait(self.settings.poll_interval)
-
-    def _beat(self, ok: bool) -> None:
-        degraded = self.degraded_reasons()
-        detail = "ok" if not degraded else "degraded: " + "; ".join(degraded)
-        max_age = max(60.0, 3 * self.settings.poll_interval + self.settings.reload_timeout)
-        self.health.beat("reconcile", ok=ok, detail=detail, max_age=max_age)
-
-    def degraded_reasons(self) -> list[str]:
-        reasons = []
-        with self._state_lock:
-            if not self.tf_reachable:
-                reasons.append(f"tfserving unreachable: {self.tf_error}")
-            elif not self.in_sync and self.last_error:
-                reasons.append(self.last_error)
-            if self.desired.error:
-                reasons.append(self.desired.error)
-        count = self.quarantine.count()
-        if count:
-            reasons.append(f"{count} version(s) quarantined")
-        return reasons
-
-    def _watch(self) -> None:
-        """Wake the reconcile loop as soon as the local directory or desired.json changes.
-
-        inotify on LOCAL, LOCAL/.modelfleet and every model directory wakes it within
-        milliseconds; the fingerprint poll behind it (every 2 s with inotify, 0.25 s
-        without) catches anything inotify could not watch.
-        """
-        watcher = DirWatcher()
-        period = min(2.0 if watcher.available else 0.25, self.settings.poll_interval)
-        try:
-            while not self._stop.is_set():
-                self._watch_dirs(watcher)
-                if watcher.available:
-                    watcher.wait(period)  # returns at once on a change
-                elif self._stop.wait(period):
-                    break
-                fingerprint = self._local_fingerprint()
-                if fingerprint != self._fingerprint:
-                    if self._fingerprint is not None:
-                        self._wake.set()
-                    self._fingerprint = fingerprint
-        finally:
-            watcher.close()
-
-    def _watch_dirs(self, watcher: DirWatcher) -> None:
-        if not watcher.available:
-            return
-        watcher.forget_missing()
-        local = self.settings.local_dir
-        watcher.watch(local)
-        watcher.watch(self.local.desired_path.parent)
-        with contextlib.suppress(OSError), os.scandir(local) as it:
-            for entry in it:
-                if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
-                    watcher.watch(Path(entry.path))
-
-    def _local_fingerprint(self) -> Any:
-        items = []
-        try:
-            with os.scandir(self.settings.local_dir) as it:
-                for entry in it:
-                    if not entry.name.startswith("."):
-                        items.append((entry.name, entry.stat(follow_symlinks=False).st_mtime_ns))
-        except OSError:
-            return None
-        try:
-            st = self.local.desired_path.stat()
-            desired = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except OSError:
-            desired = None
-        return desired, sorted(items)
-
-    # -- the pass ------------------------------------------------------------------------------
+    # -- the pass --------------------------------------------------------------------------
 
     def reconcile(self, force: bool = False) -> PassResult:
         """One pass; ``force`` re-sends the config even if TF Serving already serves it."""
         with self._pass_lock:
             try:
-                result = self._reconcile(force)
-            except _Unreachable as exc:
-                with self._state_lock:
-                    self.tf_reachable, self.tf_error, self.in_sync = False, str(exc), False
+                result = self._reconcile(force or self._resend)
+            except Unreachable as exc:
+                self.state.set_unreachable(str(exc))
                 self.metrics.tfserving_up.set(0)
                 self.metrics.passes.labels("unreachable").inc()
                 return PassResult(False, False, f"tfserving unreachable: {exc}")
+            self._resend = False
             self.metrics.passes.labels("ok" if result.error is None else "error").inc()
             return result
 
     def _reconcile(self, force: bool) -> PassResult:
-        desired = self.local.read_desired()
-        present, problems = self.local.scan()
-        problems += desired.problems
-        if problems != self.problems:
-            for problem in problems:
-                log.warning("bad local content skipped", extra=kv(problem=problem))
-        if desired.error and desired.error != self.desired.error:
-            log.error(
-                "desired.json unusable; keeping the current config", extra=kv(error=desired.error)
-            )
-        self.metrics.local_problems.set(len(problems))
-        with self._state_lock:
-            self.present, self.problems = present, problems
-            if not desired.error:
-                self.desired = desired
-            else:
-                self.desired = DesiredState(self.desired.models, desired.error, desired.problems)
-        # An unusable desired.json changes nothing: the last good one (or, if there never was
-        # one, the config TF Serving already has) stays in force.
-        desired_models = self.desired.models
-        keep_applied = bool(desired.error) and desired_models is None and self.applied is not None
-        changed = False
+        desired = self._read_local()
+        self.quarantine.forget_replaced(self._identity)
+        installed = self.state.installed
+        rounds = 1 + sum(len(v) for v in installed.values())
         error: str | None = None
-        applied_any = False
-        for _attempt in range(6):
-            live = self._poll(set(self.applied or {}) | set(desired_models or present))
-            self._quarantine_failures(live)
-            available = {
-                m: {s.version for s in rows if s.state == "AVAILABLE"} for m, rows in live.items()
-            }
-            if keep_applied:
-                target = dict(self.applied or {})
-                notes: dict[str, str] = {}
-            else:
-                target, notes = compute_target(
-                    desired_models, present, self.quarantine.versions, available
-                )
-            self.target, self.notes = target, notes
-            in_sync = self.applied == target and self._serves(target, available)
-            if in_sync and not force:
-                changed |= self._write_file(target)
+        applied = False
+        wrote_before = self.metrics.config_writes._value.get()
+        for _ in range(rounds):
+            live = self.observer.poll(self._models(desired, installed))
+            self._quarantine(self.applier.judge.failures(live, self._sent_versions()))
+            target = self._plan(desired, installed, live)
+            self.state.observed(live, target)
+            if self._in_sync(target, live) and not force:
                 error = None
                 break
-            if not force and time.monotonic() < self._not_before and self.applied == target:
-                error = self.last_error
+            if not force and self.applier.backing_off() and self.applier.sent == target.config:
+                error = self.state.last_error
                 break
-            current = self._live_config(available) if not in_sync else dict(self.applied or {})
-            steps = transition_steps(current, target, present) or [target]
-            failed, error, wrote = self._apply_steps(steps)
-            changed |= wrote
-            applied_any = True
-            force = False
-            if not failed:
-                break
-        with self._state_lock:
-            self.tf_reachable, self.tf_error = True, ""
-            self.in_sync = error is None and self.applied == self.target
-            self.last_error = error
+            current = self._live_config(live)
+            steps = transition_steps(current, target.config, installed) or [target.config]
+            outcome = self.applier.walk(steps, live)
+            force, applied, error = False, True, outcome.error
+            if outcome.live is not None:
+                self.state.observed(outcome.live, target)
+            if not self._quarantine(outcome.failed):
+                break  # nothing new quarantined: planning again would send the same
+        in_sync = error is None and self.applier.sent == self.state.target.config
+        self.state.finish(self.applier.sent, in_sync, error)
         self.metrics.tfserving_up.set(1)
         self.metrics.quarantined.set(self.quarantine.count())
-        self.metrics.served.set(sum(len(v) for v, _ in (self.applied or {}).values()))
-        if error is None:
-            self._failures = 0
-            self._free_disk()
-        return PassResult(
-            applied=applied_any and error is None, config_changed=changed, error=error
+        self.metrics.served.set(sum(len(s.versions) for s in (self.applier.sent or {}).values()))
+        if error is None and desired.models is not None and not desired.error:
+            self._free_disk(desired, installed)
+        changed = self.metrics.config_writes._value.get() != wrote_before
+        return PassResult(applied=applied and error is None, config_changed=changed, error=error)
+
+    def _read_local(self) -> DesiredState:
+        """The desired document in force (the last good one if the file is unusable)."""
+        fresh = self.local.read_desired()
+        installed, problems = self.local.scan()
+        problems += fresh.problems
+        if problems != self.state.problems:
+            for problem in problems:
+                log.warning("bad local content skipped", extra=kv(problem=problem))
+        if fresh.error and fresh.error != self.state.desired.error:
+            log.error(
+                "desired.json unusable; keeping the current config", extra=kv(error=fresh.error)
+            )
+        self.metrics.local_problems.set(len(problems))
+        return self.state.read(fresh, installed, problems)
+
+    def _identity(self, model: str, version: int) -> str | None:
+        manifest = self.local.installed_manifest(model, version)
+        return manifest_identity(manifest) if manifest is not None else None
+
+    def _models(self, desired: DesiredState, installed: dict[str, list[int]]) -> set[str]:
+        return set(self.applier.sent or {}) | set(
+            desired.models if desired.models is not None else installed
         )
 
-    def _serves(self, config: Served, available: dict[str, set[int]]) -> bool:
-        return all(set(versions) <= available.get(m, set()) for m, (versions, _) in config.items())
+    def _sent_versions(self) -> dict[str, tuple[int, ...]]:
+        return {m: s.versions for m, s in (self.applier.sent or {}).items()}
 
-    def _live_config(self, available: dict[str, set[int]]) -> Served:
-        """What TF Serving demonstrably serves: applied config ∩ AVAILABLE."""
-        result: Served = {}
-        for model, (versions, labels) in (self.applied or {}).items():
-            up = tuple(v for v in versions if v in available.get(model, set()))
-            if up:
-                result[model] = (up, tuple((lb, v) for lb, v in labels if v in up))
-        return result
-
-    def _poll(self, models: set[str]) -> dict[str, list[VersionStatus]]:
-        live: dict[str, list[VersionStatus]] = {}
-        for model in sorted(models):
-            try:
-                live[model] = self.client.status(model)
-            except TFServingError as exc:
-                if exc.not_found:
-                    live[model] = []
-                elif exc.unreachable:
-                    raise _Unreachable(exc.message) from None
-                else:
-                    raise _Unreachable(str(exc)) from None
-        with self._state_lock:
-            self.live.update(live)
-            for gone in set(self.live) - models:
-                del self.live[gone]
-        return live
-
-    def _quarantine_failures(self, live: dict[str, list[VersionStatus]]) -> list[tuple[str, int]]:
-        new = []
-        for model, rows in live.items():
-            for row in rows:
-                if row.failed and self.quarantine.add(
-                    model, row.version, f"{row.error_code}: {row.error_message}"
-                ):
-                    new.append((model, row.version))
-                    log.error(
-                        "version failed to load: quarantined",
-                        extra=kv(model=model, version=row.version, error=row.error_message),
-                    )
+    def _quarantine(self, failed: list[tuple[tuple[str, int], VersionStatus]]) -> bool:
+        """Quarantine failed versions; True if any entry is new."""
+        new = False
+        for (model, version), row in failed:
+            identity = self._identity(model, version) or ""
+            if self.quarantine.add(
+                model, version, identity, f"{row.error_code}: {row.error_message}"
+            ):
+                new = True
+                log.error(
+                    "version failed to load: quarantined",
+                    extra=kv(model=model, version=version, error=row.error_message),
+                )
         return new
 
-    def _entries(self, config: Served) -> list[ModelEntry]:
-        base = self.settings.model_base
-        return [
-            ModelEntry(
-                name=m,
-                base_path=f"{base.rstrip('/')}/{m}",
-                versions=tuple(sorted(versions)),
-                labels=tuple(sorted(labels)),
-            )
-            for m, (versions, labels) in sorted(config.items())
-        ]
+    def _plan(self, desired: DesiredState, installed: dict[str, list[int]], live: Live) -> Target:
+        if desired.models is None and desired.error and self.applier.sent is not None:
+            # Never had a usable desired document: the config TF Serving has stays in force.
+            return Target(dict(self.applier.sent))
+        return compute_target(
+            desired.models, installed, self.quarantine.versions(), live.available()
+        )
 
-    def _write_file(self, config: Served) -> bool:
-        text = render_config(self._entries(config))
-        wrote = write_if_changed(self.settings.config_file, text.encode())
-        if wrote:
-            self.metrics.config_writes.inc()
-            log.info("models.config written", extra=kv(path=str(self.settings.config_file)))
-        return wrote
+    def _in_sync(self, target: Target, live: Live) -> bool:
+        available = live.available()
+        return self.applier.sent == target.config and all(
+            set(s.versions) <= available.get(m, set()) for m, s in target.config.items()
+        )
 
-    def _apply_steps(self, steps: list[Served]) -> tuple[list[tuple[str, int]], str | None, bool]:
-        """Apply each step; stop at the first that fails. Returns (failed, error, wrote)."""
-        wrote = False
-        for index, step in enumerate(steps, 1):
-            wrote |= self._write_file(step)
-            started = time.monotonic()
-            log.info(
-                "applying config",
-                extra=kv(
-                    step=f"{index}/{len(steps)}",
-                    models={m: list(v) for m, (v, _) in sorted(step.items())},
-                ),
-            )
-            reload_error = None
-            try:
-                self.client.reload(self._entries(step), timeout=self.settings.reload_timeout)
-                self.metrics.reloads.labels("ok").inc()
-            except TFServingError as exc:
-                self.metrics.reloads.labels("error").inc()
-                if exc.unreachable and exc.code != "DEADLINE_EXCEEDED":
-                    raise _Unreachable(exc.message) from None
-                reload_error = str(exc)
-                log.warning("reload answered an error", extra=kv(error=reload_error))
-            failed, pending = self._confirm(step, started + self.settings.reload_timeout)
-            self.metrics.reload_seconds.observe(time.monotonic() - started)
-            if failed:
-                # The failed versions are quarantined now; TF Serving has the rest of the step.
-                self.applied = {
-                    m: (tuple(v for v in vs if (m, v) not in failed), lbs)
-                    for m, (vs, lbs) in step.items()
-                }
-                return failed, f"versions failed to load: {failed}", wrote
-            if pending or reload_error:
-                self._failures += 1
-                backoff = min(300.0, self.settings.poll_interval * 2 ** min(self._failures, 8))
-                self._not_before = time.monotonic() + backoff
-                self.applied = step
-                return (
-                    [],
-                    (
-                        f"config not confirmed: {reload_error or ''}"
-                        f"{' still loading: ' + str(pending) if pending else ''}"
-                    ),
-                    wrote,
-                )
-            self.applied = step
-        return [], None, wrote
+    def _live_config(self, live: Live) -> ServingConfig:
+        """What TF Serving demonstrably serves: the config it was sent ∩ AVAILABLE."""
+        return restrict(self.applier.sent or {}, live.available())
 
-    def _confirm(
-        self, step: Served, deadline: float
-    ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-        """Wait until every version of ``step`` is AVAILABLE or failed (quarantined)."""
-        delay = 0.02
-        while True:
-            live = self._poll(set(step))
-            self._quarantine_failures(live)
-            failed, pending = [], []
-            for model, (versions, _) in sorted(step.items()):
-                rows = {r.version: r for r in live.get(model, [])}
-                for v in versions:
-                    row = rows.get(v)
-                    if row is not None and row.state == "AVAILABLE":
-                        continue
-                    if row is not None and row.failed:
-                        failed.append((model, v))
-                    else:
-                        pending.append((model, v))
-            if failed or not pending or time.monotonic() >= deadline:
-                return failed, pending
-            time.sleep(delay)
-            delay = min(0.25, delay * 1.5)
+    def _free_disk(self, desired: DesiredState, installed: dict[str, list[int]]) -> None:
+        assert desired.models is not None
+        configs = [self.state.target.config, self.applier.sent or {}]
+        protected = protected_versions(desired.models, configs)
+        for _ in free_disk(self.local, installed, protected, self.observer):
+            self.metrics.deleted.inc()
 
-    def _free_disk(self) -> None:
-        """Delete local versions nobody wants, once TF Serving has unloaded them."""
-        desired = self.desired.models
-        if desired is None or self.desired.error:
-            return  # without a trustworthy desired state nothing is deleted
-        protected: dict[str, set[int]] = {}
-        for model, want in desired.items():
-            protected.setdefault(model, set()).update(want.versions, want.keep)
-        for config in (self.target, self.applied or {}):
-            for model, (versions, labels) in config.items():
-                protected.setdefault(model, set()).update(versions, (v for _, v in labels))
-        for model, local_versions in sorted(self.present.items()):
-            for version in local_versions:
-                if version in protected.get(model, set()):
-                    continue
-                try:
-                    rows = self.client.status(model, version)
-                    states = {r.state for r in rows}
-                except TFServingError as exc:
-                    if not exc.not_found:
-                        return  # cannot tell: keep everything
-                    states = {"END"}
-                if states - {"END"}:
-                    continue  # START / LOADING / AVAILABLE / UNLOADING: never delete
-                if self.local.delete_version(model, version):
-                    self.metrics.deleted.inc()
-                    log.info("freed local version", extra=kv(model=model, version=version))
-
-    # -- status ---------------------------------------------------------------------------------
-
-    def _read_config_file(self) -> Served | None:
-        try:
-            text = self.settings.config_file.read_text(encoding="utf-8")
-            entries = parse_config(text)
-        except FileNotFoundError:
-            return None
-        except (OSError, ConfigError) as exc:
-            log.warning("existing models.config unreadable", extra=kv(error=str(exc)))
-            return None
-        return {e.name: (e.versions, e.labels) for e in entries if e.policy == "specific"}
-
-    def status(self) -> dict[str, Any]:
-        with self._state_lock:
-            desired = self.desired.models or {}
-            names = (
-                set(desired)
-                | set(self.present)
-                | set(self.applied or {})
-                | set(self.quarantine.models())
-                | {m for m, rows in self.live.items() if rows}
-            )
-            models = {}
-            for name in sorted(names):
-                applied: tuple[tuple[int, ...], tuple[tuple[str, int], ...]] = (
-                    self.applied or {}
-                ).get(name, ((), ()))
-                models[name] = {
-                    "desired": list(desired[name].versions) if name in desired else [],
-                    "local": list(self.present.get(name, [])),
-                    "labels": dict(applied[1]),
-                    "quarantined": [
-                        {"version": e["version"], "error": e["error"]}
-                        for e in self.quarantine.entries(name)
-                    ],
-                    "loaded": [
-                        {
-                            "version": r.version,
-                            "state": r.state,
-                            "error": r.error_message if r.error_code != "OK" else None,
-                        }
-                        for r in self.live.get(name, [])
-                    ],
-                }
-                if name in self.notes:
-                    models[name]["note"] = self.notes[name]
-            return {
-                "service": SERVICE,
-                "hostname": self.settings.hostname,
-                "zone": self.settings.zone,
-                "tfserving": {
-                    "target": self.settings.grpc_target,
-                    "reachable": self.tf_reachable,
-                    "error": self.tf_error or None,
-                },
-                "models": models,
-            }
+    def status(self) -> ConfigManagerStatus:
+        """The typed status document of ``GET /api/v1/models``."""
+        return self.state.status(self.applier.sent or {}, self.master_status())

@@ -1,240 +1,250 @@
-"""Documents a node daemon sends: its registration and the puller's status.
+"""What a node daemon sends over HTTP, declared once (docs/contracts.md, "Node admin API").
 
-Each is a frozen dataclass with ``to_json`` (what goes on the wire) and ``from_json`` (what a
-consumer accepts; raises :class:`ContractError`, a ValueError naming the field). Producers
-(the node daemons), consumers (the master) and stand-ins (``tests/support/nodesim.py``) all
-build and read them here, so a field changes in one place. The config manager's status
-joins them here.
+Declarations only: producers send :func:`~.schema.to_json` of these types, consumers (the
+master, the node simulator, the tests) check answers with
+``from_json(ConfigManagerStatus, body)`` (:func:`~.schema.from_json`), which names the first
+bad field; the OpenAPI document can publish their JSON Schema.
+
+Every node daemon: ``POST <master>/api/v1/nodes/register`` with :class:`Registration` (every
+heartbeat).
+
+remote_model_puller (port 8001):
+
+- ``GET /api/v1/status`` → :class:`PullerStatus`.
+
+config_manager (port 8002):
+
+- ``GET /api/v1/models`` → :class:`ConfigManagerStatus`;
+- ``GET /api/v1/quarantine[?model=M][&version=V]`` → :class:`QuarantineList`;
+- ``DELETE /api/v1/quarantine/<model>[/<version>]`` → :class:`QuarantineClearResult`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Literal
 
-from ..names import InvalidName, parse_version, validate_model_name, validate_zone
+from .fields import Hostname, Label, ModelName, Version, Zone
+from .schema import rule
 
 __all__ = [
+    "CONFIG_MANAGER",
     "NODE_SERVICES",
-    "ContractError",
+    "REMOTE_MODEL_PULLER",
+    "ConfigManagerStatus",
     "DiskStatus",
     "LastSync",
+    "LoadedVersion",
     "MasterLink",
+    "ModelServingConfig",
+    "ModelStatus",
+    "NodeService",
     "PullFailure",
     "PullProgress",
+    "PullState",
     "PullerStatus",
+    "QuarantineClearResult",
+    "QuarantineEntry",
+    "QuarantineList",
+    "QuarantinedVersion",
     "Registration",
-    "RegistrationReply",
-    "validate_hostname",
+    "TFServingReach",
+    "VersionState",
 ]
 
-PULLER = "remote_model_puller"
-CONFIG_MANAGER = "config_manager"
-NODE_SERVICES = (PULLER, CONFIG_MANAGER)
+CONFIG_MANAGER: Literal["config_manager"] = "config_manager"
+REMOTE_MODEL_PULLER: Literal["remote_model_puller"] = "remote_model_puller"
+NodeService = Literal["remote_model_puller", "config_manager"]
+NODE_SERVICES: tuple[str, ...] = (REMOTE_MODEL_PULLER, CONFIG_MANAGER)
 
 
-class ContractError(InvalidName):
-    """A document that does not follow its contract; the message names the field."""
-
-
-def _obj(data: Any, what: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ContractError(f"{what} must be a JSON object")
-    return data
-
-
-def _int(data: dict[str, Any], key: str, what: str, *, optional: bool = False) -> Any:
-    value = data.get(key)
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ContractError(f"{what}.{key} must be an integer")
+def _port(value: int) -> int:
+    if not 0 < value < 65536:
+        raise ValueError("must be an integer between 1 and 65535")
     return value
 
 
-def _str(data: dict[str, Any], key: str, what: str, *, optional: bool = False) -> Any:
-    value = data.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise ContractError(f"{what}.{key} must be a string")
+def _short_text(value: str) -> str:
+    if len(value) > 64 or not value.isprintable():
+        raise ValueError("must be a short printable string")
     return value
 
 
-def validate_hostname(value: object) -> str:
-    """A hostname or IP the master may call; no scheme, port, path or spaces."""
-    if (
-        not isinstance(value, str)
-        or not value
-        or len(value) > 253
-        or any(c in value for c in "/ \t\r\n:@?#\\")
-        or not value.isprintable()
-    ):
-        raise ContractError(f"invalid hostname {value!r}")
-    return value
-
-
-# -- registration (node → master, every heartbeat) ------------------------------------------
+Port = Annotated[int, rule(_port, minimum=1, maximum=65535)]
+ShortText = Annotated[str, rule(_short_text, maxLength=64)]
 
 
 @dataclass(frozen=True)
 class Registration:
-    """``POST <master>/api/v1/nodes/register``; the master calls ``http://hostname:port``."""
+    """A node daemon's registration and heartbeat; the master calls ``http://hostname:port``.
 
-    hostname: str
-    service: str
-    port: int
-    zone: str = "default"
-    version: str = ""
+    Answered with :class:`~modelfleet.contracts.master_api.RegisterReply`.
+    """
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "hostname": self.hostname,
-            "service": self.service,
-            "port": self.port,
-            "zone": self.zone,
-            "version": self.version,
-        }
+    hostname: Hostname
+    service: NodeService
+    port: Port
+    zone: Zone = "default"
+    version: ShortText = ""
 
-    @classmethod
-    def from_json(cls, body: Any) -> Registration:
-        data = _obj(body, "registration body")
-        hostname = validate_hostname(data.get("hostname"))
-        service = data.get("service")
-        if service not in NODE_SERVICES:
-            raise ContractError(f"service must be one of {', '.join(NODE_SERVICES)}")
-        port = data.get("port")
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise ContractError("port must be an integer between 1 and 65535")
-        try:
-            zone = validate_zone(data.get("zone", "default"))
-        except InvalidName as exc:
-            raise ContractError(str(exc)) from None
-        version = data.get("version", "")
-        if not isinstance(version, str) or len(version) > 64 or not version.isprintable():
-            raise ContractError("version must be a short string")
-        return cls(hostname, service, port, zone, version)
+
+VersionState = Literal["UNKNOWN", "START", "LOADING", "AVAILABLE", "UNLOADING", "END"]
 
 
 @dataclass(frozen=True)
-class RegistrationReply:
+class MasterLink:
+    """A node daemon's registration with the master (absent when no master is configured)."""
+
+    url: str
     registered: bool
-    maintenance: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {"registered": self.registered, "maintenance": self.maintenance}
-
-    @classmethod
-    def from_json(cls, body: Any) -> RegistrationReply:
-        data = _obj(body, "registration reply")
-        return cls(bool(data.get("registered")), bool(data.get("maintenance")))
+    error: str = ""
 
 
-# -- remote_model_puller: GET /api/v1/status -------------------------------------------------
+@dataclass(frozen=True)
+class LoadedVersion:
+    """One GetModelStatus row as the config manager last saw it; ``error`` when it failed."""
+
+    version: Version
+    state: VersionState
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class QuarantinedVersion:
+    """A version that failed to load on this node and is not served again.
+
+    ``identity`` names the published copy that failed (a digest of its manifest): a version
+    deleted and published again under the same number is another copy and is tried again.
+    ``at`` is when it failed (UTC, ISO 8601).
+    """
+
+    version: Version
+    error: str
+    at: str = ""
+    identity: str = ""
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A :class:`QuarantinedVersion` with its model, in quarantine lists."""
+
+    model: ModelName
+    version: Version
+    error: str
+    at: str = ""
+    identity: str = ""
+
+
+@dataclass(frozen=True)
+class ModelServingConfig:
+    """One model of the config TF Serving was last sent (= models.config)."""
+
+    versions: tuple[Version, ...]
+    labels: dict[Label, Version] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One model on one node: desired, installed, labelled, quarantined and loaded versions;
+    ``note`` says why the node serves something else than desired (a fallback)."""
+
+    desired: tuple[Version, ...] = ()
+    local: tuple[Version, ...] = ()
+    labels: dict[Label, Version] = field(default_factory=dict)
+    quarantined: tuple[QuarantinedVersion, ...] = ()
+    loaded: tuple[LoadedVersion, ...] = ()
+    note: str = ""
+
+    def serving(self) -> list[int]:
+        """Versions TF Serving reports AVAILABLE."""
+        return sorted(v.version for v in self.loaded if v.state == "AVAILABLE")
+
+
+@dataclass(frozen=True)
+class TFServingReach:
+    target: str
+    reachable: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigManagerStatus:
+    """``GET /api/v1/models`` of config_manager.
+
+    ``config`` is what TF Serving was last sent, which is also what models.config holds;
+    ``in_sync`` says TF Serving serves it (every version AVAILABLE), ``error`` why not.
+    """
+
+    hostname: Hostname
+    zone: Zone
+    tfserving: TFServingReach
+    models: dict[ModelName, ModelStatus]
+    config: dict[ModelName, ModelServingConfig] = field(default_factory=dict)
+    in_sync: bool = False
+    error: str | None = None
+    master: MasterLink | None = None
+    service: Literal["config_manager"] = CONFIG_MANAGER
+
+
+@dataclass(frozen=True)
+class QuarantineList:
+    hostname: Hostname
+    zone: Zone
+    quarantined: tuple[QuarantineEntry, ...]
+    service: Literal["config_manager"] = CONFIG_MANAGER
+
+
+@dataclass(frozen=True)
+class QuarantineClearResult:
+    """The entries removed (none when nothing matched: clearing is idempotent)."""
+
+    hostname: Hostname
+    cleared: tuple[QuarantineEntry, ...]
+
+
+# -- remote_model_puller ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class LastSync:
-    """The last sync pass: when, whether it reached the bucket, and the generation applied."""
+    """The last sync pass: when (UTC, ISO 8601), whether it reached the bucket, why not, and
+    the generation of the remote desired document it applied (0: none, the fallback)."""
 
     at: str | None = None
     ok: bool | None = None
     error: str = ""
     generation: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"at": self.at, "ok": self.ok, "error": self.error, "generation": self.generation}
 
-    @classmethod
-    def from_json(cls, data: Any) -> LastSync:
-        d = _obj(data, "last_sync")
-        ok = d.get("ok")
-        if ok is not None and not isinstance(ok, bool):
-            raise ContractError("last_sync.ok must be true, false or null")
-        return cls(
-            at=_str(d, "at", "last_sync", optional=True),
-            ok=ok,
-            error=str(d.get("error") or ""),
-            generation=_int(d, "generation", "last_sync", optional=True),
-        )
+PullState = Literal["starting", "downloading", "verifying", "installing", "installed", "cancelled"]
 
 
 @dataclass(frozen=True)
 class PullProgress:
-    """The one pull of a model in flight (a model never has two)."""
+    """The one pull of a model in flight (a model never has two); ``cancelling`` once its
+    version is no longer wanted and it is being stopped."""
 
-    model: str
-    version: int
+    model: ModelName
+    version: Version
     bytes_done: int
     bytes_total: int
-    state: str  # starting, downloading, verifying, installing
+    state: PullState
     started_at: str
     cancelling: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "version": self.version,
-            "bytes_done": self.bytes_done,
-            "bytes_total": self.bytes_total,
-            "state": self.state,
-            "started_at": self.started_at,
-            "cancelling": self.cancelling,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> PullProgress:
-        d = _obj(data, "pull")
-        try:
-            model, version = validate_model_name(d.get("model")), parse_version(d.get("version"))
-        except InvalidName as exc:
-            raise ContractError(f"pull: {exc}") from None
-        return cls(
-            model=model,
-            version=version,
-            bytes_done=_int(d, "bytes_done", "pull"),
-            bytes_total=_int(d, "bytes_total", "pull"),
-            state=_str(d, "state", "pull"),
-            started_at=_str(d, "started_at", "pull"),
-            cancelling=bool(d.get("cancelling", False)),
-        )
 
 
 @dataclass(frozen=True)
 class PullFailure:
-    """A version that is not installed and why; ``model`` None for document-level problems."""
+    """A version that is not installed and why (``reason`` labels the failure metric), with
+    its backoff; ``model`` and ``version`` are null for a problem of the remote document."""
 
-    model: str | None
-    version: int | None
-    reason: str  # remote, checksum, missing, manifest, incomplete, disk, conflict, desired, ...
+    model: ModelName | None
+    version: Version | None
+    reason: str
     error: str
     at: str | None = None
     attempts: int = 0
     retry_at: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "version": self.version,
-            "reason": self.reason,
-            "error": self.error,
-            "at": self.at,
-            "attempts": self.attempts,
-            "retry_at": self.retry_at,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> PullFailure:
-        d = _obj(data, "error")
-        return cls(
-            model=_str(d, "model", "error", optional=True),
-            version=_int(d, "version", "error", optional=True),
-            reason=_str(d, "reason", "error"),
-            error=_str(d, "error", "error"),
-            at=_str(d, "at", "error", optional=True),
-            attempts=int(d.get("attempts") or 0),
-            retry_at=_str(d, "retry_at", "error", optional=True),
-        )
 
 
 @dataclass(frozen=True)
@@ -242,99 +252,26 @@ class DiskStatus:
     free_bytes: int
     reserve_bytes: int
 
-    def to_json(self) -> dict[str, Any]:
-        return {"free_bytes": self.free_bytes, "reserve_bytes": self.reserve_bytes}
-
-    @classmethod
-    def from_json(cls, data: Any) -> DiskStatus:
-        d = _obj(data, "disk")
-        return cls(_int(d, "free_bytes", "disk"), _int(d, "reserve_bytes", "disk"))
-
-
-@dataclass(frozen=True)
-class MasterLink:
-    """Registration with the master, as the node sees it."""
-
-    url: str
-    registered: bool
-    error: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "registered": self.registered, "error": self.error}
-
-    @classmethod
-    def from_json(cls, data: Any) -> MasterLink:
-        d = _obj(data, "master")
-        return cls(_str(d, "url", "master"), bool(d.get("registered")), str(d.get("error") or ""))
-
 
 @dataclass(frozen=True)
 class PullerStatus:
     """``GET /api/v1/status`` of remote_model_puller.
 
-    ``local`` is read from the disk for every request (installed versions only, see
-    :mod:`modelfleet.localdir`), ``desired`` is the local desired document's ``models``,
-    ``pulls`` holds the pull in flight per model, ``errors`` the versions that failed and
-    the problems of the remote document, ``not_installed`` what is on disk but not served.
+    ``local``: installed versions, read from the disk for this answer; ``desired``: the local
+    desired document's models (:class:`modelfleet.localdir.DesiredModel` as JSON);
+    ``pulls``: the pull in flight per model; ``errors``: versions that failed and problems of
+    the remote document; ``not_installed``: what is on disk but not installed, and why.
     """
 
-    hostname: str
-    zone: str
+    hostname: Hostname
+    zone: Zone
     remote: str
     last_sync: LastSync
-    local: dict[str, list[int]]
-    desired: dict[str, dict[str, Any]]
-    pulls: list[PullProgress] = field(default_factory=list)
-    errors: list[PullFailure] = field(default_factory=list)
+    local: dict[ModelName, tuple[Version, ...]]
+    desired: dict[ModelName, dict[str, object]] = field(default_factory=dict)
+    pulls: tuple[PullProgress, ...] = ()
+    errors: tuple[PullFailure, ...] = ()
     disk: DiskStatus = DiskStatus(-1, 0)
-    not_installed: list[str] = field(default_factory=list)
+    not_installed: tuple[str, ...] = ()
     master: MasterLink | None = None
-    service: str = PULLER
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "service": self.service,
-            "hostname": self.hostname,
-            "zone": self.zone,
-            "remote": self.remote,
-            "last_sync": self.last_sync.to_json(),
-            "local": {m: list(v) for m, v in sorted(self.local.items())},
-            "desired": dict(sorted(self.desired.items())),
-            "pulls": [p.to_json() for p in self.pulls],
-            "errors": [e.to_json() for e in self.errors],
-            "disk": self.disk.to_json(),
-            "not_installed": list(self.not_installed),
-        }
-        if self.master is not None:
-            body["master"] = self.master.to_json()
-        return body
-
-    @classmethod
-    def from_json(cls, data: Any) -> PullerStatus:
-        d = _obj(data, "puller status")
-        if d.get("service") != PULLER:
-            raise ContractError(f"puller status: service must be {PULLER!r}")
-        local_raw = _obj(d.get("local"), "puller status.local")
-        try:
-            local = {
-                validate_model_name(m): sorted(parse_version(v) for v in vs)
-                for m, vs in local_raw.items()
-            }
-        except (InvalidName, TypeError) as exc:
-            raise ContractError(f"puller status.local: {exc}") from None
-        pulls, errors = d.get("pulls") or [], d.get("errors") or []
-        if not isinstance(pulls, list) or not isinstance(errors, list):
-            raise ContractError("puller status: pulls and errors must be lists")
-        return cls(
-            hostname=validate_hostname(d.get("hostname")),
-            zone=_str(d, "zone", "puller status"),
-            remote=_str(d, "remote", "puller status"),
-            last_sync=LastSync.from_json(d.get("last_sync")),
-            local=local,
-            desired=_obj(d.get("desired") or {}, "puller status.desired"),
-            pulls=[PullProgress.from_json(p) for p in pulls],
-            errors=[PullFailure.from_json(e) for e in errors],
-            disk=DiskStatus.from_json(d.get("disk")),
-            not_installed=[str(p) for p in d.get("not_installed") or []],
-            master=MasterLink.from_json(d["master"]) if d.get("master") is not None else None,
-        )
+    service: Literal["remote_model_puller"] = REMOTE_MODEL_PULLER

@@ -2,9 +2,14 @@
 
 :class:`TensorFlowLoader` loads a real SavedModel with TensorFlow (imported lazily, on first
 load). :class:`FileLoader` is the documented no-TensorFlow mode for hosts without TF (the
-molecule containers): a version "loads" when ``saved_model.pb`` is present and not empty,
-and Predict answers FAILED_PRECONDITION. Both raise :class:`LoadError` with a TF Serving
-error code name when a version cannot be loaded.
+molecule containers, the model-based fleet test): a version "loads" when ``saved_model.pb``
+is present and not empty, and Predict answers FAILED_PRECONDITION. Both raise
+:class:`LoadError` with a TF Serving error code name when a version cannot be loaded.
+
+Both answer GetModelMetadata from the SignatureDefs of the ``serve`` meta graph in
+saved_model.pb, read with the project's own subset of the SavedModel messages (what TF
+Serving answers from its loaded bundle); in the no-TF mode a file that is not a SavedModel
+has no signatures.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..tfserving.proto import serving_pb2, tensor_pb2
+from google.protobuf import message, text_format
+
+from ..tfserving.proto import meta_graph_pb2, serving_pb2, tensor_pb2
 
 __all__ = [
     "FileLoader",
@@ -25,7 +32,10 @@ __all__ = [
     "Servable",
     "TensorFlowLoader",
     "make_loader",
+    "read_signature_defs",
 ]
+
+SERVE_TAG = "serve"  # the tag set TF Serving loads
 
 
 class LoadError(Exception):
@@ -46,10 +56,15 @@ class PredictError(Exception):
         self.message = message
 
 
+Signatures = dict[str, meta_graph_pb2.SignatureDef]
+
+
 class Servable(Protocol):
     def predict(
         self, signature: str, request: serving_pb2.PredictRequest
     ) -> dict[str, tensor_pb2.TensorProto]: ...
+
+    def signature_defs(self) -> Signatures: ...
 
 
 class Loader(Protocol):
@@ -68,7 +83,30 @@ def _pb_file(path: Path) -> Path:
     )
 
 
+def read_signature_defs(pb: Path) -> Signatures:
+    """SignatureDefs of the ``serve`` meta graph; ValueError if ``pb`` is not a SavedModel."""
+    saved = meta_graph_pb2.SavedModel()
+    data = pb.read_bytes()
+    try:
+        if pb.suffix == ".pbtxt":
+            text_format.Parse(data.decode("utf-8"), saved, allow_unknown_field=True)
+        else:
+            saved.ParseFromString(data)
+    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{pb} is not a SavedModel: {exc}") from None
+    for graph in saved.meta_graphs:
+        if SERVE_TAG in graph.meta_info_def.tags:
+            return {name: sig for name, sig in graph.signature_def.items()}
+    raise ValueError(f"{pb} has no meta graph tagged {SERVE_TAG!r}")
+
+
 class _NoTFServable:
+    def __init__(self, signatures: Signatures) -> None:
+        self._signatures = signatures
+
+    def signature_defs(self) -> Signatures:
+        return self._signatures
+
     def predict(
         self, signature: str, request: serving_pb2.PredictRequest
     ) -> dict[str, tensor_pb2.TensorProto]:
@@ -93,14 +131,22 @@ class FileLoader:
         pb = _pb_file(path)
         if pb.stat().st_size == 0:
             raise LoadError("DATA_LOSS", f"{pb} is empty")
-        return _NoTFServable()
+        try:
+            signatures = read_signature_defs(pb)
+        except ValueError:
+            signatures = {}  # no-TF mode: any non-empty file loads, without signatures
+        return _NoTFServable(signatures)
 
 
 class _TFServable:
-    def __init__(self, tf: Any, loaded: Any, tf_tensor_pb2: Any) -> None:
+    def __init__(self, tf: Any, loaded: Any, tf_tensor_pb2: Any, signatures: Signatures) -> None:
         self._tf = tf
         self._loaded = loaded
         self._tensor_pb2 = tf_tensor_pb2
+        self._signatures = signatures
+
+    def signature_defs(self) -> Signatures:
+        return self._signatures
 
     def predict(
         self, signature: str, request: serving_pb2.PredictRequest
@@ -196,7 +242,11 @@ class TensorFlowLoader:
             raise LoadError(error_codes_pb2.Code.Name(exc.error_code), exc.message) from None
         except Exception as exc:
             raise LoadError("DATA_LOSS", f"cannot load SavedModel {path}: {exc}") from None
-        return _TFServable(tf, loaded, tf_tensor_pb2)
+        try:
+            signatures = read_signature_defs(pb)
+        except ValueError as exc:
+            raise LoadError("DATA_LOSS", str(exc)) from None
+        return _TFServable(tf, loaded, tf_tensor_pb2, signatures)
 
 
 def make_loader(mode: str = "auto", delay: float = 0.0) -> Loader:

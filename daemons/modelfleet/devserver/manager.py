@@ -1,42 +1,39 @@
-"""The dev server's model manager: TF Serving's version life cycle, in Python.
+"""The dev server's core: TF Serving's ServerCore over a source and an aspired-versions manager.
 
-What it reproduces, because the config manager depends on it:
+``reload(entries)`` is HandleReloadConfigRequest (model_servers/server_core.cc ReloadConfig):
 
-- ``reload(entries)`` replaces the whole config (TF Serving's HandleReloadConfigRequest).
-  It starts loading every aspired version that is not loaded yet, blocks until each of them
-  is AVAILABLE or has failed, then unloads versions no longer aspired and every version of
-  models left out of the config, then swaps the version labels. New versions therefore
-  become AVAILABLE before old ones go (TF Serving's availability-preserving policy).
-- Version states walk START → LOADING → AVAILABLE → UNLOADING → END; a version that fails
-  to load ends in END with an error status. Like TF Serving's ServableStateMonitor, END
-  entries stay visible in GetModelStatus; a model never seen is NOT_FOUND.
-- Version policies: ``specific`` (listed versions that exist on disk), ``latest``
-  (``num_versions`` highest, default 1) and ``all``; only all-digit directory names are
-  versions.
-- Labels may only point to AVAILABLE versions, else the reload fails with
-  FAILED_PRECONDITION (TF Serving without ``--allow_version_labels_for_unavailable_models``).
-- A reload in which a model *new to the config* ends with no AVAILABLE version fails with
-  UNKNOWN "Some models did not become available", as TF Serving's WaitUntilModelsAvailable.
+1. the version labels of the whole new config are checked FIRST, against what is AVAILABLE
+   right now: a label on a version that is not AVAILABLE fails the reload with
+   FAILED_PRECONDITION and nothing else changes (hence the config manager's add → move
+   labels → drop steps);
+2. the source gets the new config: models left out are un-aspired at once; versions of
+   existing models are aspired at the source's next poll (:mod:`.source`), loaded and
+   unloaded by the manager thread (:mod:`.aspired`) AFTER the RPC has returned;
+3. the RPC waits only for models new to the config, until their latest version is
+   AVAILABLE or END; if one ended in error the reload answers UNKNOWN "N model(s) did not
+   become available". On the first config (start-up) every model is waited for.
 
-Deliberate difference: a start-up config whose models fail to load does not stop the
-process (TF Serving exits); the dev server keeps running and reports the failures.
+Version states, failed loads and their retries live in :mod:`.harness`. Queries resolve a
+request to a version the way ServerCore does (label → version, no version → the highest
+AVAILABLE one) and answer NOT_FOUND / INVALID_ARGUMENT with TF Serving's wording.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+import time
+from dataclasses import dataclass
 
-from ..logsetup import kv
 from ..tfserving.config import ModelEntry
-from .loader import Loader, LoadError, PredictError, Servable
+from ..tfserving.proto import serving_pb2
+from .aspired import AspiredVersionsManager
+from .harness import RetryPolicy, StateMonitor, VersionRecord
+from .loader import Loader, PredictError, Servable
+from .source import FileSystemSource
 
-__all__ = ["ModelManager", "ServingError", "VersionRecord"]
+__all__ = ["ManagerOptions", "ModelManager", "ServingError", "VersionRecord"]
 
-log = logging.getLogger(__name__)
+SIGNATURE_DEF = "signature_def"  # the only metadata field TF Serving supports
 
 
 class ServingError(Exception):
@@ -48,235 +45,198 @@ class ServingError(Exception):
         self.message = message
 
 
-@dataclass
-class VersionRecord:
-    version: int
-    state: str = "START"
-    error_code: str = "OK"
-    error_message: str = ""
-    servable: Servable | None = None
+@dataclass(frozen=True)
+class ManagerOptions:
+    """``tensorflow_model_server`` flags that shape loading, with TF Serving's defaults."""
 
-
-@dataclass
-class _Model:
-    name: str
-    versions: dict[int, VersionRecord] = field(default_factory=dict)
-    labels: dict[str, int] = field(default_factory=dict)
-
-
-def versions_on_disk(base_path: str) -> list[int]:
-    """All-digit subdirectories of ``base_path`` (TF Serving ignores anything else)."""
-    try:
-        names = [p.name for p in Path(base_path).iterdir() if p.is_dir()]
-    except OSError:
-        return []
-    return sorted(int(n) for n in names if n.isascii() and n.isdigit() and int(n) < 2**63)
-
-
-def aspired_versions(entry: ModelEntry) -> list[int]:
-    on_disk = versions_on_disk(entry.base_path)
-    if entry.policy == "specific":
-        wanted = set(entry.versions)
-        missing = sorted(wanted - set(on_disk))
-        if missing:
-            log.warning(
-                "specific versions not found on disk",
-                extra=kv(model=entry.name, versions=missing, base_path=entry.base_path),
-            )
-        return sorted(wanted & set(on_disk))
-    if entry.policy == "all":
-        return on_disk
-    return on_disk[-max(1, entry.latest_count) :]
+    max_num_load_retries: int = 5
+    load_retry_interval: float = 60.0  # --load_retry_interval_micros / 1e6
+    num_load_threads: int = 0  # 0: loads run serially in the manager thread
+    num_unload_threads: int = 0
+    file_system_poll_wait: float = 1.0  # --file_system_poll_wait_seconds
+    manage_interval: float = 0.1  # AspiredVersionsManager's manage_state_interval
 
 
 class ModelManager:
-    """Holds every model's versions; thread-safe; one reload at a time."""
+    """Thread-safe; one reload at a time; ``start()`` runs the source and manager threads."""
 
-    def __init__(self, loader: Loader, load_threads: int = 4) -> None:
+    def __init__(self, loader: Loader, options: ManagerOptions | None = None) -> None:
+        o = self.options = options or ManagerOptions()
         self.loader = loader
-        self._lock = threading.RLock()
+        self.monitor = StateMonitor()
+        self.manager = AspiredVersionsManager(
+            loader,
+            self.monitor,
+            retry=RetryPolicy(o.max_num_load_retries, o.load_retry_interval),
+            num_load_threads=o.num_load_threads,
+            num_unload_threads=o.num_unload_threads,
+            manage_interval=o.manage_interval,
+        )
+        self.source = FileSystemSource(self.manager.set_aspired, o.file_system_poll_wait)
         self._reload_lock = threading.Lock()
-        self._models: dict[str, _Model] = {}
-        self._config: dict[str, ModelEntry] = {}
-        self._pool = ThreadPoolExecutor(max_workers=load_threads, thread_name_prefix="load")
+        self._labels: dict[str, dict[str, int]] = {}
+        self._labels_lock = threading.Lock()
+        self._configured = False
+        self._started = False
 
-    # -- life cycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.manager.start()
+            self.source.start()
 
-    def _load(self, name: str, base_path: str, record: VersionRecord) -> None:
-        with self._lock:
-            record.state = "LOADING"
-        path = Path(base_path) / str(record.version)
-        try:
-            servable = self.loader.load(path)
-        except LoadError as exc:
-            with self._lock:
-                record.state, record.error_code, record.error_message = "END", exc.code, exc.message
-            log.warning(
-                "version failed to load",
-                extra=kv(model=name, version=record.version, code=exc.code, error=exc.message),
-            )
-            return
-        except Exception as exc:  # a loader bug must not leave the version LOADING forever
-            with self._lock:
-                record.state, record.error_code = "END", "UNKNOWN"
-                record.error_message = f"{type(exc).__name__}: {exc}"
-            log.exception("loader crashed", extra=kv(model=name, version=record.version))
-            return
-        with self._lock:
-            record.servable = servable
-            record.state = "AVAILABLE"
-            record.error_code, record.error_message = "OK", ""
-        log.info("version available", extra=kv(model=name, version=record.version))
+    # -- HandleReloadConfigRequest -------------------------------------------------------
 
-    def _unload(self, name: str, record: VersionRecord) -> None:
-        with self._lock:
-            record.state = "UNLOADING"
-        with self._lock:
-            record.servable = None  # in-flight requests keep their reference until done
-            record.state = "END"
-            record.error_code, record.error_message = "OK", ""
-        log.info("version unloaded", extra=kv(model=name, version=record.version))
-
-    def reload(self, entries: list[ModelEntry]) -> None:
-        """Replace the whole config; see the module docstring. Raises :class:`ServingError`."""
+    def reload(self, entries: list[ModelEntry], timeout: float | None = None) -> None:
+        """Replace the whole config (see the module docstring); raises :class:`ServingError`."""
+        self.start()
         with self._reload_lock:
-            new_config = {e.name: e for e in entries}
-            new_models = set(new_config) - set(self._config)
-            aspired = {e.name: aspired_versions(e) for e in entries}
-            futures: list[Future[None]] = []
-            with self._lock:
-                for name, versions in aspired.items():
-                    model = self._models.setdefault(name, _Model(name))
-                    for v in versions:
-                        rec = model.versions.get(v)
-                        if rec is not None and rec.state in ("AVAILABLE", "LOADING", "START"):
-                            continue
-                        rec = VersionRecord(v)  # a new load of a version starts at START
-                        model.versions[v] = rec
-                        futures.append(
-                            self._pool.submit(self._load, name, new_config[name].base_path, rec)
-                        )
-                self._config = new_config
-            for fut in futures:
-                fut.result()
-            # Unload what is no longer aspired, now that the new versions are settled.
-            with self._lock:
-                for name, model in self._models.items():
-                    keep = set(aspired.get(name, ()))
-                    for v, rec in model.versions.items():
-                        if v not in keep and rec.state in ("AVAILABLE", "LOADING", "START"):
-                            self._unload(name, rec)
-                    if name not in new_config:
-                        model.labels = {}
-            failed_new = [
-                n
-                for n in sorted(new_models)
-                if aspired[n]
-                and not any(self._models[n].versions[v].state == "AVAILABLE" for v in aspired[n])
-            ]
-            self._update_labels(entries)
-            if failed_new:
-                raise ServingError(
-                    "UNKNOWN",
-                    "Some models did not become available: {"
-                    + ", ".join(f"{{name: {n} version: {max(aspired[n])}}}" for n in failed_new)
-                    + "}",
-                )
+            first = not self._configured
+            self._check_labels(entries)
+            new_models = [e.name for e in entries if first or e.name not in self.source.config]
+            mark = self.monitor.sequence()
+            self.source.update_config(entries)
+            self._configured = True
+            if first:
+                self.source.poll()  # the poll thread's first pass runs at once
+            self._wait_available(new_models, mark, timeout)
 
-    def _update_labels(self, entries: list[ModelEntry]) -> None:
-        with self._lock:
-            new_labels: dict[str, dict[str, int]] = {}
-            for entry in entries:
-                model = self._models.get(entry.name)
-                for label, version in entry.labels:
-                    rec = model.versions.get(version) if model else None
-                    if rec is None or rec.state != "AVAILABLE":
-                        raise ServingError(
-                            "FAILED_PRECONDITION",
-                            f"Request to assign label to version {version} of model "
-                            f"{entry.name}, which is not currently available. Label "
-                            "assignment is only allowed to versions that are available.",
-                        )
-                    new_labels.setdefault(entry.name, {})[label] = version
-            for name, model in self._models.items():
-                model.labels = new_labels.get(name, {})
+    def _check_labels(self, entries: list[ModelEntry]) -> None:
+        labels: dict[str, dict[str, int]] = {}
+        for entry in entries:
+            states = self.monitor.versions(entry.name)
+            for label, version in entry.labels:
+                row = states.get(version)
+                if row is None or row.state != "AVAILABLE":
+                    raise ServingError(
+                        "FAILED_PRECONDITION",
+                        f"Request to assign label to version {version} of model {entry.name}, "
+                        "which is not currently available for inference",
+                    )
+                labels.setdefault(entry.name, {})[label] = version
+        with self._labels_lock:
+            self._labels = labels
+
+    def _wait_available(self, models: list[str], mark: int, timeout: float | None) -> None:
+        """ServerCore::WaitUntilModelsAvailable with a fresh monitor (events after ``mark``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def latest(model: str) -> VersionRecord | None:
+            rows = self.monitor.since(model, mark)
+            return rows[max(rows)] if rows else None
+
+        def settled() -> bool:
+            return all(
+                (r := latest(m)) is not None and r.state in ("AVAILABLE", "END") for m in models
+            )
+
+        while not settled():
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or self.manager.stopping:
+                raise ServingError("DEADLINE_EXCEEDED", "models did not become available in time")
+            self.monitor.wait_for(settled, timeout=min(0.5, left) if left is not None else 0.5)
+        failed = [(m, r) for m in models if (r := latest(m)) is not None and r.state != "AVAILABLE"]
+        if failed:
+            items = "".join(
+                f"{{{{name: {m} version: {r.version}}} due to error: "
+                f"{r.error_code}: {r.error_message}}}, "
+                for m, r in failed
+            )
+            raise ServingError(
+                "UNKNOWN", f"{len(failed)} model(s) did not become available: {{{items}}}"
+            )
 
     # -- queries ---------------------------------------------------------------------------
 
     def status(self, name: str, version: int | None = None) -> list[VersionRecord]:
-        """GetModelStatus rows (copies); NOT_FOUND as TF Serving words it."""
-        with self._lock:
-            model = self._models.get(name)
-            if version is not None:
-                rec = model.versions.get(version) if model else None
-                if rec is None:
-                    raise ServingError(
-                        "NOT_FOUND", f"Could not find version {version} of model {name}"
-                    )
-                return [VersionRecord(rec.version, rec.state, rec.error_code, rec.error_message)]
-            if model is None or not model.versions:
-                raise ServingError("NOT_FOUND", f"Could not find any versions of model {name}")
-            return [
-                VersionRecord(r.version, r.state, r.error_code, r.error_message)
-                for _, r in sorted(model.versions.items())
-            ]
+        """GetModelStatus rows; NOT_FOUND as TF Serving words it."""
+        rows = self.monitor.versions(name)
+        if version is not None:
+            if version not in rows:
+                raise ServingError("NOT_FOUND", f"Could not find version {version} of model {name}")
+            return [rows[version]]
+        if not rows:
+            raise ServingError("NOT_FOUND", f"Could not find any versions of model {name}")
+        return [rows[v] for v in sorted(rows)]
 
     def resolve(self, name: str, version: int | None, label: str | None) -> tuple[int, Servable]:
         """Pick the servable for a request: specific version, label, or latest available."""
         if not name:
             raise ServingError("INVALID_ARGUMENT", "ModelSpec has no name specified.")
-        with self._lock:
-            model = self._models.get(name)
-            if label:
-                if model is None or label not in model.labels:
-                    raise ServingError(
-                        "INVALID_ARGUMENT", f"Unrecognized servable version label: {label}"
-                    )
-                version = model.labels[label]
-            available = {
-                v: r.servable
-                for v, r in (model.versions.items() if model else ())
-                if r.state == "AVAILABLE" and r.servable is not None
-            }
+        if label:
+            with self._labels_lock:
+                version = self._labels.get(name, {}).get(label)
             if version is None:
-                if not available:
-                    raise ServingError(
-                        "NOT_FOUND", f"Servable not found for request: Latest({name})"
-                    )
-                version = max(available)
-            servable = available.get(version)
-            if servable is None:
                 raise ServingError(
-                    "NOT_FOUND", f"Servable not found for request: Specific({name}, {version})"
+                    "INVALID_ARGUMENT", f"Unrecognized servable version label: {label}"
                 )
-            return version, servable
+        available = self.manager.available(name)
+        if version is None:
+            if not available:
+                raise ServingError("NOT_FOUND", f"Servable not found for request: Latest({name})")
+            version = max(available)
+        servable = available.get(version)
+        if servable is None:
+            raise ServingError(
+                "NOT_FOUND", f"Servable not found for request: Specific({name}, {version})"
+            )
+        return version, servable
 
-    def predict(self, request: object) -> tuple[int, dict[str, object]]:
-        from ..tfserving.proto import serving_pb2
-
-        assert isinstance(request, serving_pb2.PredictRequest)
-        spec = request.model_spec
+    def _resolve_spec(self, spec: serving_pb2.ModelSpec) -> tuple[int, Servable]:
         choice = spec.WhichOneof("version_choice")
-        version, servable = self.resolve(
+        return self.resolve(
             spec.name,
             spec.version.value if choice == "version" else None,
             spec.version_label if choice == "version_label" else None,
         )
+
+    def predict(self, request: serving_pb2.PredictRequest) -> tuple[int, dict[str, object]]:
+        version, servable = self._resolve_spec(request.model_spec)
         try:
-            outputs = servable.predict(spec.signature_name or "serving_default", request)
+            outputs = servable.predict(
+                request.model_spec.signature_name or "serving_default", request
+            )
         except PredictError as exc:
             raise ServingError(exc.code, exc.message) from None
         return version, dict(outputs)
 
+    def metadata(
+        self, request: serving_pb2.GetModelMetadataRequest
+    ) -> serving_pb2.GetModelMetadataResponse:
+        """GetModelMetadata (servables/tensorflow/get_model_metadata_impl.cc)."""
+        if not request.HasField("model_spec"):
+            raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
+        if not request.metadata_field:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                "GetModelMetadataRequest must specify at least one metadata_field",
+            )
+        for field in request.metadata_field:
+            if field != SIGNATURE_DEF:
+                raise ServingError("INVALID_ARGUMENT", f"Metadata field {field} is not supported")
+        version, servable = self._resolve_spec(request.model_spec)
+        signatures = serving_pb2.SignatureDefMap()
+        for name, signature in servable.signature_defs().items():
+            signatures.signature_def[name].CopyFrom(signature)
+        response = serving_pb2.GetModelMetadataResponse()
+        response.model_spec.name = request.model_spec.name
+        response.model_spec.version.value = version
+        response.metadata[SIGNATURE_DEF].Pack(signatures)
+        return response
+
     def summary(self) -> dict[str, dict[str, object]]:
-        with self._lock:
-            return {
-                name: {
-                    "versions": {str(v): r.state for v, r in sorted(m.versions.items())},
-                    "labels": dict(m.labels),
-                }
-                for name, m in sorted(self._models.items())
+        with self._labels_lock:
+            labels = {m: dict(ls) for m, ls in self._labels.items()}
+        return {
+            name: {
+                "versions": {
+                    str(v): r.state for v, r in sorted(self.monitor.versions(name).items())
+                },
+                "labels": labels.get(name, {}),
             }
+            for name in self.monitor.models()
+        }
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.source.stop()
+        self.manager.stop()

@@ -20,7 +20,7 @@ import grpc
 from ..logsetup import kv
 from ..tfserving.config import parse_config
 from .loader import Loader, TensorFlowLoader, make_loader
-from .manager import ModelManager, ServingError
+from .manager import ManagerOptions, ModelManager, ServingError
 from .rest import make_rest_server
 from .service import add_services
 
@@ -40,7 +40,7 @@ class DevServer:
         rest_api_port: int = 0,
         host: str = "0.0.0.0",
         loader: Loader | None = None,
-        load_threads: int = 4,
+        options: ManagerOptions | None = None,
         grpc_threads: int = 16,
     ) -> None:
         self.host = host
@@ -48,7 +48,7 @@ class DevServer:
         self.rest_api_port = rest_api_port
         self.model_config_file = model_config_file
         self.loader = loader or make_loader()
-        self.manager = ModelManager(self.loader, load_threads=load_threads)
+        self.manager = ModelManager(self.loader, options)
         self._grpc = grpc.server(
             ThreadPoolExecutor(max_workers=grpc_threads, thread_name_prefix="grpc"),
             options=[
@@ -77,6 +77,7 @@ class DevServer:
     def start(self) -> None:
         if isinstance(self.loader, TensorFlowLoader):
             self.loader.warm_up()
+        self.manager.start()
         self.load_startup_config()
         bound = self._grpc.add_insecure_port(f"{self.host}:{self.port}")
         if bound == 0:
@@ -123,6 +124,7 @@ def run(
     host: str = "0.0.0.0",
     mode: str = "auto",
     load_delay: float = 0.0,
+    options: ManagerOptions | None = None,
 ) -> None:
     """Entry point of ``modelfleet devserver run``."""
     server = DevServer(
@@ -131,5 +133,6 @@ def run(
         rest_api_port=rest_api_port,
         host=host,
         loader=make_loader(mode, load_delay),
+        options=options,
     )
     server.serve_forever()

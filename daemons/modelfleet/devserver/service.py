@@ -74,7 +74,8 @@ class ModelService(serving_pb2_grpc.ModelServiceServicer):
                     config=text_format.MessageToString(request.config, as_one_line=True)[:2000],
                 ),
             )
-            self.manager.reload(entries)
+            remaining = context.time_remaining()
+            self.manager.reload(entries, timeout=remaining if remaining is not None else None)
         except ServingError as exc:
             log.error("ReloadConfig failed", extra=kv(code=exc.code, error=exc.message))
             response.status.error_code = error_codes_pb2.Code.Value(exc.code)
@@ -102,6 +103,14 @@ class PredictionService(serving_pb2_grpc.PredictionServiceServicer):
         for name, tensor in outputs.items():
             response.outputs[name].CopyFrom(tensor)  # type: ignore[arg-type]
         return response
+
+    def GetModelMetadata(
+        self, request: serving_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+    ) -> serving_pb2.GetModelMetadataResponse:
+        try:
+            return self.manager.metadata(request)
+        except ServingError as exc:
+            return _abort(context, exc)
 
 
 def add_services(server: grpc.Server, manager: ModelManager) -> None:

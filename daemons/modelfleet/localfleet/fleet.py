@@ -59,6 +59,11 @@ class FleetSpec:
     heartbeat_interval: float = 2.0
     devserver_mode: str = "auto"  # "no-tensorflow": load-only dev servers, light and fast
     devserver_args: list[str] = field(default_factory=list)  # e.g. ["--load-delay", "1"]
+    # TF Serving retries a failing load (reported LOADING) before it ends in error; its
+    # defaults (5 retries, 60 s apart) keep a broken version loading 5 minutes. A local fleet
+    # is for demos and tests: 2 retries, 1 s apart. devserver_args may override both.
+    load_retries: int = 2
+    load_retry_interval: float = 1.0
 
     @classmethod
     def default(
@@ -272,6 +277,8 @@ class Fleet:
         config = str(base / "serving_config" / "models.config")
         tfserving = [*mf, "devserver", "run", "--host", node.address, "--port", str(TFSERVING_PORT)]
         tfserving += ["--rest_api_port", str(TFSERVING_REST_PORT), "--model_config_file", config]
+        tfserving += ["--max_num_load_retries", str(self.spec.load_retries)]
+        tfserving += ["--load_retry_interval_micros", str(int(self.spec.load_retry_interval * 1e6))]
         tfserving += ["--mode", self.spec.devserver_mode, *self.spec.devserver_args]
         return {
             "tfserving": tfserving,

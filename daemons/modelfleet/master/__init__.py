@@ -3,20 +3,30 @@
 ``create_app(test_config=None)`` is the Flask app factory (gunicorn starts
 ``modelfleet.master:create_app()``, see ``gunicorn_conf.py``). The master is never on the
 serving path: nodes pull and serve without it.
+
+Limits every request meets before a view sees it: a body of at most
+:data:`~.api.MAX_BODY_BYTES` (413), JSON nested at most :data:`~.api.MAX_JSON_DEPTH` deep
+(400), paths matched as sent (no slash merging, no redirects: ``/models/%2Fname`` is a 404,
+never a redirect to ``/models/name``). Every answer that is not a success is in the JSON
+error shape (405 with ``Allow``), and every state change and every refusal is audited.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from ..node.admin import json_error
-from .api import ApiError, Services
+from ..contracts.cluster import AuditEntry, RequestSummary
+from ..logsetup import kv
+from .api import MAX_BODY_BYTES, ApiError, Services, bounded, error_response
 from .audit import AuditLog
+from .auth import identify
 from .cluster import Cluster
 from .fanout import FanOut
 from .metrics import MasterMetrics
@@ -25,6 +35,45 @@ from .remote import RemoteState, open_remote
 from .settings import MasterSettings
 
 __all__ = ["MasterSettings", "create_app"]
+
+log = logging.getLogger(__name__)
+
+_NOT_AUDITED = ("/healthz", "/readyz", "/metrics")
+
+
+def _audit_entry(status: int) -> AuditEntry:
+    view = current_app.view_functions.get(request.endpoint or "")
+    action = getattr(view, "audit_action", None) or f"refused:{request.endpoint or 'unmatched'}"
+    role = getattr(g, "role", None)
+    who = getattr(g, "who", None)
+    if who is None:
+        role, who = identify()
+    args = dict(getattr(g, "audit_args", {}))
+    summary = getattr(g, "request_summary", None)
+    if summary is None and (request.content_length or request.content_type):
+        summary = RequestSummary(
+            bytes=request.content_length or 0,
+            content_type=bounded(request.content_type or "", 80),
+        )
+    target = str(args.get("model") or args.get("zone") or args.get("node") or "")
+    if args.get("model") and args.get("version"):
+        target = f"{args['model']}/{args['version']}"
+    return AuditEntry(
+        at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        who=who,
+        role=role,
+        action=action,
+        method=bounded(request.method, 10),
+        path=bounded(request.path, 200),
+        status=status,
+        result="ok" if status < 400 else "error",
+        model=args.get("model"),
+        target=target,
+        args={k: v if not isinstance(v, str) else bounded(v, 128) for k, v in args.items()},
+        request=summary,
+        error=bounded(getattr(g, "audit_error", ""), 300),
+        remote_addr=request.remote_addr,
+    )
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -35,10 +84,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     fake store) and any Flask setting.
     """
     app = Flask(__name__)
-    app.config.from_mapping(SETTINGS=None, REMOTE=None, JSON_SORT_KEYS=False)
+    app.config.from_mapping(
+        SETTINGS=None, REMOTE=None, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=MAX_BODY_BYTES
+    )
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Paths are matched as sent: a merged or redirected path would act on another model
+    # (no rule ends with "/", so strict slashes never redirect either: they 404).
+    app.url_map.merge_slashes = False
     settings: MasterSettings = app.config["SETTINGS"] or MasterSettings.from_env()
     app.config["SETTINGS"] = settings
     app.config["TOKENS"] = {
@@ -65,31 +119,56 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         drain_min_share=settings.drain_min_share,
         cache_seconds=settings.status_cache_seconds,
     )
+    atexit.register(cluster.close)
     app.extensions["modelfleet"] = Services(registry, cluster, remote, audit, metrics)
 
-    from . import views_meta, views_models, views_nodes
+    from . import views_cluster, views_meta, views_models, views_nodes, views_quarantine
 
     app.register_blueprint(views_meta.bp)
     app.register_blueprint(views_nodes.bp, url_prefix="/api/v1")
+    app.register_blueprint(views_cluster.bp, url_prefix="/api/v1")
     app.register_blueprint(views_models.bp, url_prefix="/api/v1")
+    app.register_blueprint(views_quarantine.bp, url_prefix="/api/v1")
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Any:
-        return json_error(exc.status, exc.message, **exc.extra)
+        return error_response(exc.status, exc.message, **exc.extra)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        if exc.code == 404:
-            return json_error(404, f"no such endpoint: {request.method} {request.path}")
-        if exc.code == 405:
-            return json_error(405, f"method {request.method} not allowed on {request.path}")
-        return json_error(exc.code or 500, exc.description or "error")
+        code = exc.code or 500
+        if code == 404:
+            return error_response(
+                404, f"no such endpoint: {request.method} {bounded(request.path, 200)}"
+            )
+        if code == 405:
+            resp, status = error_response(
+                405, f"method {request.method} not allowed on {bounded(request.path, 200)}"
+            )
+            resp.headers["Allow"] = ", ".join(sorted(getattr(exc, "valid_methods", None) or ()))
+            return resp, status
+        if code == 413:
+            return error_response(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        return error_response(code, bounded(exc.description or exc.name, 300))
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception) -> Any:
+        log.exception("unhandled error", extra=kv(path=bounded(request.path, 200)))
+        return error_response(500, "internal error (logged on the master)")
 
     @app.after_request
-    def count(resp: Any) -> Any:
+    def finish(resp: Any) -> Any:
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.requests.labels(endpoint, str(resp.status_code)).inc()
         resp.headers.setdefault("Cache-Control", "no-store")
+        view = app.view_functions.get(request.endpoint or "")
+        if request.path not in _NOT_AUDITED and (
+            getattr(view, "audit_action", None) or resp.status_code >= 400
+        ):
+            try:
+                audit.append(_audit_entry(resp.status_code))
+            except OSError as exc:
+                log.error("audit entry not written", extra=kv(error=str(exc)))
         return resp
 
     return app

@@ -1,8 +1,11 @@
-"""Audit log of every mutating call: who, when, what, result — appended durably.
+"""Audit log of every state change and every refusal: who, when, what, result.
 
-``<state_dir>/audit.jsonl`` holds one JSON object per line. Each entry is written with one
-``write`` on an ``O_APPEND`` descriptor and fsynced before the API answers, so an answered
-call is on disk. Reading returns the newest entries (tail of the file).
+``<state_dir>/audit.jsonl`` holds one :class:`~modelfleet.contracts.cluster.AuditEntry` per
+line. Each entry is written with one ``write`` on an ``O_APPEND`` descriptor and fsynced
+before the API answers, so an answered call is on disk. An entry is bounded
+(:data:`MAX_LINE` bytes: it records a summary of the request, never its body), and reading
+the newest entries costs at most ``limit`` x :data:`MAX_LINE` bytes whatever the file size:
+longer lines (written by older versions) are skipped without being parsed.
 """
 
 from __future__ import annotations
@@ -10,21 +13,37 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-__all__ = ["AuditLog"]
+from ..contracts.cluster import AuditEntry
+from ..contracts.schema import ContractError, from_json, to_json
+
+__all__ = ["MAX_LINE", "AuditLog"]
+
+MAX_LINE = 4096
+_BLOCK = 64 << 10
+
+
+def _encode(entry: AuditEntry) -> bytes:
+    line = (json.dumps(to_json(entry), sort_keys=True, ensure_ascii=True) + "\n").encode()
+    if len(line) > MAX_LINE:  # fields are bounded by their producers; this is the backstop
+        entry = replace(
+            entry, args={}, request=None, error=entry.error[:200], path=entry.path[:200]
+        )
+        line = (json.dumps(to_json(entry), sort_keys=True, ensure_ascii=True) + "\n").encode()
+    return line[:MAX_LINE]
 
 
 class AuditLog:
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / "audit.jsonl"
         self._lock = threading.Lock()
+        self._last_change: AuditEntry | None = None
+        self._last_change_loaded = False
 
-    def append(self, **entry: Any) -> dict[str, Any]:
-        record = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
-        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+    def append(self, entry: AuditEntry) -> None:
+        line = _encode(entry)
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
@@ -32,27 +51,56 @@ class AuditLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        return record
+            if entry.model and entry.result == "ok" and entry.method != "GET":
+                self._last_change = entry
+                self._last_change_loaded = True
 
-    def tail(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest ``limit`` entries, oldest first; corrupt lines are skipped."""
+    def last_change(self) -> AuditEntry | None:
+        """The newest successful change of a model (triage names it); read once from the
+        tail, then kept up to date by :meth:`append`."""
+        with self._lock:
+            if self._last_change_loaded:
+                return self._last_change
+        found = None
+        for entry in reversed(self.tail(200)):
+            if entry.model and entry.result == "ok" and entry.method != "GET":
+                found = entry
+                break
+        with self._lock:
+            if not self._last_change_loaded:
+                self._last_change, self._last_change_loaded = found, True
+            return self._last_change
+
+    def tail(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` entries, oldest first; corrupt or oversized lines are skipped.
+
+        Reads at most ``limit`` x MAX_LINE bytes from the end of the file.
+        """
+        budget = limit * MAX_LINE + MAX_LINE
         try:
             with open(self.path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                size = fh.tell()
-                block = 64 << 10
-                data = b""
-                while size > 0 and data.count(b"\n") <= limit:
-                    step = min(block, size)
-                    size -= step
-                    fh.seek(size)
-                    data = fh.read(step) + data
+                end = fh.seek(0, os.SEEK_END)
+                start = max(0, end - budget)
+                pos, chunks, newlines = end, [], 0
+                while pos > start and newlines <= limit:
+                    step = min(_BLOCK, pos - start)
+                    pos -= step
+                    fh.seek(pos)
+                    chunk = fh.read(step)
+                    chunks.append(chunk)
+                    newlines += chunk.count(b"\n")
         except FileNotFoundError:
             return []
-        out = []
-        for raw in data.splitlines()[-limit:]:
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
+        data = b"".join(reversed(chunks))
+        lines = data.split(b"\n")
+        if pos > 0:
+            lines = lines[1:]  # the first line may be the end of a longer one
+        out: list[AuditEntry] = []
+        for raw in lines:
+            if not raw or len(raw) >= MAX_LINE:
                 continue
-        return out
+            try:
+                out.append(from_json(AuditEntry, json.loads(raw)))
+            except (ValueError, ContractError):
+                continue
+        return out[-limit:]

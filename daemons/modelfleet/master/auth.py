@@ -18,8 +18,8 @@ from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
 
-from ..node.admin import json_error
 from ..tokens import tokens_equal
+from .api import error_response
 
 __all__ = ["LEVELS", "identify", "require"]
 
@@ -74,12 +74,14 @@ def require(level: str) -> Callable[[F], F]:
             role, who = identify()
             g.role, g.who = role, who
             if role is None:
-                resp, status = json_error(401, "missing or wrong token")
+                resp, status = error_response(401, "missing or wrong token")
                 if request.path.startswith("/dashboard") or request.path == "/":
                     resp.headers["WWW-Authenticate"] = 'Basic realm="modelfleet"'
                 return resp, status
             if role not in allowed:
-                return json_error(403, f"a {role} token may not call this endpoint (needs {level})")
+                return error_response(
+                    403, f"a {role} token may not call this endpoint (needs {level})"
+                )
             return view(*args, **kwargs)
 
         wrapper.auth_level = level  # type: ignore[attr-defined]

@@ -33,8 +33,11 @@ preload_app = False
 
 def post_worker_init(worker: Any) -> None:
     from modelfleet.logsetup import configure_logging
+    from modelfleet.master.http_errors import install
 
     configure_logging("master", os.environ.get("MODELFLEET_LOG_LEVEL", "INFO"))
+    # gunicorn's own 400/414/431 answers in the JSON error shape, audited like the app's.
+    install(worker, worker.wsgi.extensions["modelfleet"].audit)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -20,7 +20,9 @@ from typing import Any
 
 from ..atomic import atomic_write_json, read_json
 from ..contracts.node import NODE_SERVICES, Registration
+from ..contracts.schema import ContractError, from_json, to_json
 from ..logsetup import kv
+from ..names import InvalidName
 
 __all__ = ["SERVICES", "NodeEntry", "Registry"]
 
@@ -52,8 +54,12 @@ class NodeEntry:
 
 
 def validate_registration(body: object) -> dict[str, Any]:
-    """Check a registration body; raises :class:`InvalidName` (a ValueError) naming the field."""
-    return Registration.from_json(body).to_json()
+    """Check a registration body (:class:`~modelfleet.contracts.node.Registration`); raises
+    :class:`InvalidName` (a ValueError) naming the field."""
+    try:
+        return dict(to_json(from_json(Registration, body, "registration")))
+    except ContractError as exc:
+        raise InvalidName(str(exc)) from None
 
 
 class Registry:

@@ -1,76 +1,99 @@
 """Blueprint: remote model state — models, versions, manifests, desired state and its edits.
 
-Every edit reads ``_modelfleet/desired.json`` with its generation, applies one pure edit
-(:mod:`.desired`) and writes it back with ``if_generation_match``: a concurrent writer makes
-the loser fail with 409 and nothing changes. A successful write is followed by a fan-out of
-"sync now" to every puller so the change lands in seconds.
+Every edit is one :class:`~modelfleet.desired.Edit` applied by
+:meth:`RemoteState.edit <.remote.RemoteState.edit>`: read ``_modelfleet/desired.json`` with
+its generation, apply the pure edit, write once with ``if_generation_match``. A concurrent
+writer makes the loser fail with 409 and nothing changes; an unknown model is 404 and
+creates nothing. A change is followed by a fan-out of "sync now" to every puller so it lands
+in seconds.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g
 
+from ..contracts.master_api import (
+    BucketVersion,
+    DesiredReply,
+    EditReply,
+    LabelBody,
+    ManifestView,
+    ModelDetail,
+    ModelList,
+    ModelView,
+    PinBody,
+    PromoteBody,
+    RetireBody,
+    RollbackBody,
+    SyncSummary,
+)
+from ..contracts.schema import from_json
+from ..desired import Edit, EditError, ModelEntry, RemoteDesired, served_versions
 from .api import (
     ApiError,
     audited,
-    body,
-    bool_arg,
-    generation_arg,
     model_arg,
+    parse_body,
+    reply,
     services,
-    version_arg,
+    version_path_arg,
 )
 from .auth import require
-from .desired import DesiredError, apply, effective_versions, model_entry
 from .remote import MANIFEST_NAME, NotFound, PreconditionFailed, StoreError
 
 bp = Blueprint("models", __name__)
 
 
-def _read_desired() -> tuple[dict[str, Any], int]:
+def _read_desired() -> RemoteDesired:
     try:
         return services().remote.read_desired()
     except (StoreError, OSError) as exc:
         raise ApiError(502, f"cannot read desired state: {exc}") from None
 
 
-def _model_view(doc: dict[str, Any], model: str) -> dict[str, Any]:
-    entry = model_entry(doc, model)
-    return {"model": model, **entry, "serving": effective_versions(entry)}
+def _view(model: str, entry: ModelEntry | None) -> ModelView:
+    entry = entry or ModelEntry()
+    return ModelView(model=model, desired=entry, serving=served_versions(entry))
 
 
 @bp.get("/models")
 @require("read")
 def list_models() -> Any:
-    doc, generation = _read_desired()
+    remote = _read_desired()
+    state = remote.state_or_empty
     try:
         names = set(services().remote.list_models())
     except (StoreError, OSError) as exc:
         raise ApiError(502, f"cannot list the bucket: {exc}") from None
-    names.update(doc.get("models", {}))
-    models = [_model_view(doc, m) for m in sorted(names)]
-    return jsonify({"models": models, "generation": generation})
+    names.update(state.models)
+    models = tuple(_view(m, state.entry(m)) for m in sorted(names))
+    return reply(ModelList(models=models, generation=remote.generation))
 
 
 @bp.get("/models/<model>")
 @require("read")
 def model_detail(model: str) -> Any:
     model_arg(model)
-    doc, generation = _read_desired()
+    remote = _read_desired()
+    entry = remote.state_or_empty.entry(model)
     try:
         versions = services().remote.list_versions(model)
     except (StoreError, OSError) as exc:
         raise ApiError(502, f"cannot list {model}: {exc}") from None
-    if not versions and model not in doc.get("models", {}):
+    if not versions and entry is None:
         raise ApiError(404, f"no model {model!r} in the bucket")
-    return jsonify(
-        {
-            **_model_view(doc, model),
-            "generation": generation,
-            "bucket_versions": [{"version": v, "complete": c} for v, c in versions.items()],
-        }
+    view = _view(model, entry)
+    return reply(
+        ModelDetail(
+            model=model,
+            desired=view.desired,
+            serving=view.serving,
+            generation=remote.generation,
+            bucket_versions=tuple(BucketVersion(v, c) for v, c in versions.items()),
+        )
     )
 
 
@@ -78,9 +101,9 @@ def model_detail(model: str) -> Any:
 @require("read")
 def manifest(model: str, version: str) -> Any:
     model_arg(model)
-    number = version_arg(version)
+    number = version_path_arg(version)
     try:
-        return jsonify(services().remote.read_manifest(model, number))
+        return reply(from_json(ManifestView, services().remote.read_manifest(model, number)))
     except NotFound:
         raise ApiError(
             404, f"{model}/{number} has no {MANIFEST_NAME} (absent or incomplete)"
@@ -92,45 +115,22 @@ def manifest(model: str, version: str) -> Any:
 @bp.get("/desired")
 @require("read")
 def desired() -> Any:
-    doc, generation = _read_desired()
-    return jsonify({"generation": generation, "desired": doc})
+    remote = _read_desired()
+    return reply(DesiredReply(generation=remote.generation, desired=remote.state_or_empty))
 
 
-def _edit(model: str, op: str, args: dict[str, Any], if_generation: int | None) -> Any:
-    """Read-modify-write with the generation precondition, then fan out sync.
+def _edit(edit: Edit, if_generation: int | None = None) -> EditReply:
+    """Apply one edit under the generation precondition, then wake the pullers.
 
-    Raises ApiError 409 (lost race / state conflict), 502 (bucket failure).
+    Raises ApiError 404 (unknown model), 409 (lost race, stale ``if_generation``, edit that
+    does not fit the state), 502 (bucket failure).
     """
     s = services()
-    doc, generation = _read_desired()
-    if if_generation is not None and if_generation != generation:
-        raise ApiError(
-            409,
-            f"desired state is at generation {generation}, not {if_generation}: re-read and retry",
-            reason="precondition_failed",
-            generation=generation,
-        )
-    version = args.get("version")
-    entry = model_entry(doc, model)
-    if version is not None and version not in entry["published"] and op != "delete_version":
-        # A complete version uploaded without the catalog being updated: adopt it.
-        try:
-            complete = s.remote.is_complete(model, version)
-        except (StoreError, OSError) as exc:
-            raise ApiError(502, f"cannot check {model}/{version}: {exc}") from None
-        if complete:
-            doc.setdefault("models", {})[model] = {
-                **entry,
-                "published": sorted({*entry["published"], version}),
-            }
     try:
-        new = apply(doc, model, op, args)
-    except DesiredError as exc:
-        raise ApiError(409, str(exc), reason="invalid_for_current_state") from None
-    try:
-        new_generation = s.remote.write_desired(
-            new, if_generation_match=generation, updated_by=f"{g.who}@master"
-        )
+        result = s.remote.edit(edit, updated_by=f"{g.who}@master", if_generation=if_generation)
+    except EditError as exc:
+        extra = {"generation": exc.current} if hasattr(exc, "current") else {}
+        raise ApiError(exc.status, str(exc), reason=exc.reason, **extra) from None
     except PreconditionFailed:
         s.metrics.desired_writes.labels("conflict").inc()
         raise ApiError(
@@ -141,17 +141,22 @@ def _edit(model: str, op: str, args: dict[str, Any], if_generation: int | None) 
         ) from None
     except (StoreError, OSError) as exc:
         s.metrics.desired_writes.labels("error").inc()
-        raise ApiError(502, f"cannot write desired state: {exc}") from None
-    s.metrics.desired_writes.labels("ok").inc()
-    sync = s.cluster.operation("sync", deadline=2.0)
-    s.cluster.invalidate()
-    return {
-        "model": model,
-        "op": op,
-        "generation": new_generation,
-        "entry": _model_view(new, model),
-        "sync": {k: sync[k] for k in ("targets", "ok", "failed", "skipped_stale")},
-    }
+        raise ApiError(502, f"cannot change desired state: {exc}") from None
+    sync = None
+    if result.changed:
+        s.metrics.desired_writes.labels("ok").inc()
+        op = s.cluster.operation("sync", deadline=2.0)
+        sync = SyncSummary(op.targets, op.ok, op.failed, op.skipped_stale)
+        s.cluster.invalidate()
+    return EditReply(
+        model=edit.model,
+        op=edit.op,
+        generation=result.generation,
+        changed=result.changed,
+        entry=_view(edit.model, result.state.entry(edit.model)),
+        adopted=result.adopted,
+        sync=sync,
+    )
 
 
 @bp.post("/models/<model>/promote")
@@ -159,11 +164,8 @@ def _edit(model: str, op: str, args: dict[str, Any], if_generation: int | None) 
 @audited("promote")
 def promote(model: str) -> Any:
     model_arg(model)
-    data = body({"version", "if_generation"})
-    if "version" not in data:
-        raise ApiError(400, "version is required")
-    version = version_arg(data["version"])
-    return jsonify(_edit(model, "promote", {"version": version}, generation_arg(data)))
+    body = parse_body(PromoteBody)
+    return reply(_edit(Edit("promote", model, body.version), body.if_generation))
 
 
 @bp.post("/models/<model>/rollback")
@@ -171,8 +173,8 @@ def promote(model: str) -> Any:
 @audited("rollback")
 def rollback(model: str) -> Any:
     model_arg(model)
-    data = body({"if_generation"})
-    return jsonify(_edit(model, "rollback", {}, generation_arg(data)))
+    body = parse_body(RollbackBody)
+    return reply(_edit(Edit("rollback", model), body.if_generation))
 
 
 @bp.post("/models/<model>/pin")
@@ -180,29 +182,24 @@ def rollback(model: str) -> Any:
 @audited("pin")
 def pin(model: str) -> Any:
     model_arg(model)
-    data = body({"pinned", "version", "if_generation"})
-    args: dict[str, Any] = {"pinned": bool_arg(data, "pinned", True)}
-    if data.get("version") is not None:
-        args["version"] = version_arg(data["version"])
-    return jsonify(_edit(model, "pin", args, generation_arg(data)))
+    body = parse_body(PinBody)
+    if not body.pinned and body.version is not None:
+        raise ApiError(400, "version goes with pinned true only (unpin takes no version)")
+    edit = Edit("pin", model, body.version) if body.pinned else Edit("unpin", model)
+    return reply(_edit(edit, body.if_generation))
 
 
 @bp.post("/models/<model>/labels")
 @require("admin")
 @audited("label")
 def label(model: str) -> Any:
-    from ..names import InvalidName, validate_label
-
     model_arg(model)
-    data = body({"label", "version", "if_generation"})
-    try:
-        name = validate_label(data.get("label"))
-    except InvalidName as exc:
-        raise ApiError(400, str(exc)) from None
-    if "version" not in data:
-        raise ApiError(400, "version is required (null removes the label)")
-    version = None if data["version"] is None else version_arg(data["version"])
-    return jsonify(_edit(model, "label", {"label": name, "version": version}, generation_arg(data)))
+    body = parse_body(LabelBody)
+    if body.version is None:
+        edit = Edit("unlabel", model, label=body.label)
+    else:
+        edit = Edit("label", model, body.version, label=body.label)
+    return reply(_edit(edit, body.if_generation))
 
 
 @bp.post("/models/<model>/retire")
@@ -210,18 +207,19 @@ def label(model: str) -> Any:
 @audited("retire")
 def retire(model: str) -> Any:
     model_arg(model)
-    data = body({"retired", "if_generation"})
-    args = {"retired": bool_arg(data, "retired", True)}
-    return jsonify(_edit(model, "retire", args, generation_arg(data)))
+    body = parse_body(RetireBody)
+    edit = Edit("retire", model) if body.retired else Edit("unretire", model)
+    return reply(_edit(edit, body.if_generation))
 
 
 @bp.delete("/models/<model>/versions/<version>")
 @require("admin")
 @audited("delete_version")
 def delete_version(model: str, version: str) -> Any:
-    """Refused (409) while any node serves the version or a live node cannot be asked."""
+    """Refused (409) while any node serves the version or a live node cannot be asked, and
+    while the version is desired; the catalog is written once, then the objects go."""
     model_arg(model)
-    number = version_arg(version)
+    number = version_path_arg(version)
     s = services()
     serving, unknown = s.cluster.hosts_serving(model, number)
     if serving:
@@ -243,14 +241,19 @@ def delete_version(model: str, version: str) -> Any:
         present = s.remote.list_versions(model)
     except (StoreError, OSError) as exc:
         raise ApiError(502, str(exc)) from None
-    doc, _ = _read_desired()
-    if number not in present and number not in model_entry(doc, model)["published"]:
+    remote = _read_desired()
+    entry = remote.state_or_empty.entry(model)
+    in_catalog = entry is not None and number in entry.published
+    if number not in present and not in_catalog:
         raise ApiError(404, f"no version {number} of {model}")
-    result = _edit(model, "delete_version", {"version": number}, None)
+    if in_catalog:
+        result = _edit(Edit("forget_version", model, number))
+    else:  # objects of a version the catalog never listed: nothing to write
+        result = EditReply(model, "forget_version", remote.generation, False, _view(model, entry))
     try:
-        result["deleted_objects"] = s.remote.delete_version(model, number, f"{g.who}@master")
+        deleted = s.remote.delete_version_objects(model, number)
     except NotFound:
-        result["deleted_objects"] = 0
+        deleted = 0
     except (StoreError, OSError) as exc:
         raise ApiError(502, f"catalog updated but deleting objects failed: {exc}") from None
-    return jsonify(result)
+    return reply(replace(result, deleted_objects=deleted))

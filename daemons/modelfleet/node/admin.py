@@ -49,14 +49,10 @@ def json_error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
     return jsonify({"error": message, **extra}), status
 
 
-def create_node_app(
-    daemon: NodeDaemon, cluster_token: str | None, api: Blueprint | None = None
-) -> Flask:
+def create_node_app(daemon: NodeDaemon, cluster_token: str | None, api: Blueprint) -> Flask:
     """Build the admin app around a started or not-yet-started daemon.
 
-    ``api`` is the daemon's ``/api/v1`` blueprint. Without it the daemon's own
-    ``blueprint()`` method is used: the older form, until config_manager is ported onto
-    :mod:`.daemon`.
+    ``api`` is the daemon's ``/api/v1`` blueprint (``<package>/api.py``).
     """
     app = Flask(f"modelfleet.{daemon.service}")
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -77,9 +73,6 @@ def create_node_app(
     @app.get("/metrics")
     def metrics() -> Response:
         return Response(generate_latest(daemon.registry), mimetype=CONTENT_TYPE_LATEST)
-
-    if api is None:
-        api = daemon.blueprint()  # type: ignore[attr-defined]
 
     @api.before_request
     def require_cluster_token() -> Any:

@@ -13,12 +13,13 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import requests
 
 from .. import __version__
-from ..contracts.node import Registration
+from ..contracts.node import NodeService, Registration
+from ..contracts.schema import to_json
 from ..logsetup import kv
 
 __all__ = ["Registrar"]
@@ -46,9 +47,9 @@ class Registrar:
     ) -> None:
         self.master_url = master_url.rstrip("/")
         self.token = token
-        self.payload: dict[str, Any] = Registration(
-            hostname, service, port, zone, __version__
-        ).to_json()
+        self.payload: dict[str, Any] = to_json(
+            Registration(hostname, cast(NodeService, service), port, zone, __version__)
+        )
         self.interval = interval
         self.timeout = timeout
         self.max_backoff = max_backoff

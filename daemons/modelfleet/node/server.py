@@ -19,7 +19,7 @@ def serve_node(
     bind: str,
     cluster_token: str | None,
     *,
-    api: Callable[[Any], Any] | None = None,
+    api: Callable[[Any], Any],
 ) -> None:
     """Build the daemon in the worker with ``make_daemon()``, start it and serve its app
     with the blueprint ``api(daemon)``."""
@@ -31,7 +31,7 @@ def serve_node(
         daemon = make_daemon()
         daemon.start()
         holder["daemon"] = daemon
-        return create_node_app(daemon, cluster_token, api(daemon) if api else None)
+        return create_node_app(daemon, cluster_token, api(daemon))
 
     def on_exit() -> None:
         if "daemon" in holder:

@@ -24,13 +24,14 @@ import threading
 import time
 from typing import Any
 
-from ..contracts.node import LastSync
+from ..contracts.node import LastSync, PullState
+from ..contracts.schema import to_json
+from ..desired import InvalidDesired
 from ..localdir import DesiredModel, LocalDesired, LocalModelDir
 from ..logsetup import kv
 from ..node.daemon import NodeDaemon, PassOutcome
 from ..store.base import Cancelled, NotFound, RemoteStore, StoreError
 from ..store.catalog import open_store, read_manifest
-from ..store.desired import InvalidDesired
 from ..store.manifest import InvalidManifest
 from .downloader import PullError, pull_version
 from .metrics import PullerMetrics
@@ -208,7 +209,7 @@ class PullerDaemon(NodeDaemon):
         # Concurrent pulls share the disk: count what the others still have to write.
         pending = sum(j.bytes_total - j.bytes_done for j in self.scheduler.active() if j is not job)
 
-        def on_state(state: str) -> None:
+        def on_state(state: PullState) -> None:
             job.state = state
 
         pull_version(
@@ -246,4 +247,4 @@ class PullerDaemon(NodeDaemon):
     # -- status ----------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return build_status(self).to_json()
+        return dict(to_json(build_status(self)))

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from ..contracts.node import PullState
 from ..localdir import LocalModelDir
 from ..logsetup import kv
 from ..names import InvalidName, safe_join
@@ -93,7 +94,7 @@ def pull_version(
     reserve_bytes: int = 0,
     fsync: bool = True,
     progress: Callable[[int], None] | None = None,
-    on_state: Callable[[str], None] | None = None,
+    on_state: Callable[[PullState], None] | None = None,
     cancel: threading.Event | None = None,
     guard: AbstractContextManager[object] | None = None,
 ) -> Path:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 
+from ..desired import DESIRED_KEY, InvalidDesired, read_remote
 from ..logsetup import kv
 from ..store.base import RemoteStore
 from ..store.catalog import complete_versions
-from ..store.desired import DESIRED_KEY, InvalidDesired, read_desired
 from .watcher import ModelTarget, targets_from_catalog, targets_from_desired
 
 __all__ = ["RemoteTargets"]
@@ -51,15 +51,16 @@ class RemoteTargets:
         if not force and info.generation == self.generation and self.targets is not None:
             return False
         try:
-            doc, generation = read_desired(self.store)
+            remote = read_remote(self.store)
         except InvalidDesired as exc:
             self.generation = info.generation  # do not re-read a broken document every poll
             self.problems = [f"desired.json: {exc}"]
             raise
-        if doc is None:  # deleted between stat and read: the next pass takes the fallback
+        if remote.state is None:  # deleted between stat and read: the next pass takes the fallback
             return False
-        targets, problems = targets_from_desired(doc)
-        self.problems = problems
+        generation = remote.generation
+        targets, problems = targets_from_desired(remote.state)
+        self.problems = [*remote.problems, *problems]
         if self.generation != generation:
             log.info("desired state changed", extra=kv(generation=generation, models=len(targets)))
         self.targets, self.generation = targets, generation

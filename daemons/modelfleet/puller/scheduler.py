@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..contracts.node import PullState
 from ..logsetup import kv
 from ..store.base import Cancelled
 from .downloader import PullError
@@ -62,7 +63,7 @@ class PullJob:
     cancel: threading.Event = field(default_factory=threading.Event)
     bytes_total: int = 0
     bytes_done: int = 0
-    state: str = "starting"
+    state: PullState = "starting"
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, n: int) -> None:

@@ -9,10 +9,9 @@ manager. Keeping them pure makes the reconcile rules easy to test exhaustively.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..desired import DesiredState, served_versions
 from ..localdir import DesiredModel
-from ..store.desired import served_versions
 
 __all__ = [
     "AddOp",
@@ -38,20 +37,20 @@ class AddOp:
     version: int
 
 
-def targets_from_desired(doc: dict[str, Any]) -> tuple[dict[str, ModelTarget], list[str]]:
-    """Targets from a checked remote document (see ``store.desired.read_desired``).
+def targets_from_desired(state: DesiredState) -> tuple[dict[str, ModelTarget], list[str]]:
+    """Targets from the checked remote document (:func:`modelfleet.desired.read_remote`).
 
     Retired models and models with nothing to serve are left out, which tells the config
     manager to unload them. Labels pointing outside the served set are dropped and reported.
     """
     targets: dict[str, ModelTarget] = {}
     problems: list[str] = []
-    for name, entry in sorted(doc.get("models", {}).items()):
+    for name, entry in sorted(state.models.items()):
         versions = served_versions(entry)
         if not versions:
             continue
         labels = {}
-        for label, version in sorted(entry.get("labels", {}).items()):
+        for label, version in sorted(entry.labels.items()):
             if version in versions:
                 labels[label] = version
             else:

@@ -6,12 +6,12 @@ Public API (used by the puller, the master and the CLI)::
     list_models(store) -> (names, invalid_names)
     list_versions(store, model) -> [VersionInfo(version, complete)]
     read_manifest(store, model, version) -> (Manifest, generation)
-    read_desired(store) -> (doc | None, generation)      # generation 0 = no document
-    write_desired(store, doc, if_generation_match=g, updated_by=...) -> new generation
-    update_desired(store, mutate, updated_by=...) -> (doc, generation)   # retries races
-    delete_version(store, model, version, updated_by=...) -> n objects deleted
+    delete_version_objects(store, model, version) -> n objects deleted
     publish(store, src_dir, model, version=None) -> Manifest
     adopt(store, model, version) -> Manifest
+
+The desired state (``_modelfleet/desired.json``) has its own domain module,
+:mod:`modelfleet.desired`; publish and adopt add to its catalog through it.
 """
 
 from .base import FetchItem, NotFound, ObjectInfo, PreconditionFailed, RemoteStore, StoreError
@@ -19,23 +19,13 @@ from .catalog import (
     VersionInfo,
     adopt,
     complete_versions,
-    delete_version,
+    delete_version_objects,
     list_models,
     list_versions,
     open_store,
     publish,
     read_manifest,
     split_version_url,
-)
-from .desired import (
-    DESIRED_KEY,
-    InvalidDesired,
-    check_model_entry,
-    empty_desired,
-    read_desired,
-    served_versions,
-    update_desired,
-    write_desired,
 )
 from .gcs import GCSStore
 from .local import LocalStore
@@ -50,11 +40,9 @@ from .manifest import (
 )
 
 __all__ = [
-    "DESIRED_KEY",
     "MANIFEST_NAME",
     "FetchItem",
     "GCSStore",
-    "InvalidDesired",
     "InvalidManifest",
     "LocalStore",
     "Manifest",
@@ -66,21 +54,15 @@ __all__ = [
     "StoreError",
     "VersionInfo",
     "adopt",
-    "check_model_entry",
     "complete_versions",
     "crc32c_of_file",
-    "delete_version",
-    "empty_desired",
+    "delete_version_objects",
     "list_models",
     "list_versions",
     "manifest_from_dir",
     "open_store",
     "parse_manifest",
     "publish",
-    "read_desired",
     "read_manifest",
-    "served_versions",
     "split_version_url",
-    "update_desired",
-    "write_desired",
 ]

@@ -4,9 +4,11 @@ These are the functions the master, the CLI and the puller share, so a version i
 published, listed and deleted in exactly one way:
 
 - publish uploads every file first and the manifest LAST (with "must not exist"), then
-  adds the version to desired.json's ``published`` list;
-- delete removes the manifest FIRST (the version stops being complete at once), then the
-  files, then drops it from ``published``.
+  adds the version to desired.json's ``published`` list (one ``publish`` edit of
+  :mod:`modelfleet.desired`);
+- delete-version first drops the version from the catalog (the master's ``forget_version``
+  edit, refused while it is desired), then :func:`delete_version_objects` removes the
+  manifest FIRST (the version stops being complete at once), then the files.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+# modelfleet.desired is bound as a module and used at call time: it imports the store's base
+# types, so either package may be imported first.
+from .. import desired as _desired
 from ..logsetup import kv
 from ..names import InvalidName, parse_version, validate_model_name
 from .base import NotFound, PreconditionFailed, RemoteStore, RequestCounter, StoreError
-from .desired import update_desired
 from .gcs import GCSStore
 from .local import LocalStore
 from .manifest import (
@@ -37,7 +40,7 @@ __all__ = [
     "VersionInfo",
     "adopt",
     "complete_versions",
-    "delete_version",
+    "delete_version_objects",
     "list_models",
     "list_versions",
     "open_store",
@@ -134,12 +137,11 @@ def read_manifest(store: RemoteStore, model: str, version: int) -> tuple[Manifes
     return parse_manifest(data, model, version), generation
 
 
-def _add_published(model: str, version: int) -> Callable[[dict[str, Any]], None]:
-    def mutate(doc: dict[str, Any]) -> None:
-        entry = doc["models"].setdefault(model, {})
-        entry["published"] = sorted(set(entry.get("published") or []) | {version})
-
-    return mutate
+def _add_published(store: RemoteStore, model: str, version: int, created_by: str) -> None:
+    """Add a complete version to the catalog (retried on a lost race: publishes commute)."""
+    _desired.edit_remote(
+        store, _desired.Edit("publish", model, version), updated_by=created_by, attempts=10
+    )
 
 
 def publish(
@@ -180,7 +182,7 @@ def publish(
     pairs = [(root / f.path, f"{model}/{version}/{f.path}") for f in manifest.files]
     store.upload_files(pairs, workers=workers, progress=progress)
     _write_manifest(store, manifest)
-    update_desired(store, _add_published(model, version), updated_by=created_by)
+    _add_published(store, model, version, created_by)
     log.info("published", extra=kv(model=model, version=version, bytes=manifest.total_bytes))
     return manifest
 
@@ -228,16 +230,17 @@ def adopt(
     except InvalidManifest as exc:
         raise StoreError(str(exc)) from None
     _write_manifest(store, manifest)
-    update_desired(store, _add_published(model, version), updated_by=created_by)
+    _add_published(store, model, version, created_by)
     log.info("adopted", extra=kv(model=model, version=version, bytes=manifest.total_bytes))
     return manifest
 
 
-def delete_version(store: RemoteStore, model: str, version: int, *, updated_by: str) -> int:
-    """Delete a version: manifest first, then files, then drop it from ``published``.
+def delete_version_objects(store: RemoteStore, model: str, version: int) -> int:
+    """Delete every object of a version: the manifest first, then the files.
 
-    The caller (the master) checks first that the version is not served or labelled.
-    Returns the number of objects deleted; raises NotFound if nothing was there.
+    The caller (the master) first drops the version from the catalog with the
+    ``forget_version`` edit, which is refused while the version is desired. Returns the
+    number of objects deleted; raises NotFound if nothing was there.
     """
     validate_model_name(model)
     parse_version(version)
@@ -250,11 +253,4 @@ def delete_version(store: RemoteStore, model: str, version: int, *, updated_by: 
     for obj in objects:
         if obj.key != manifest_key:
             store.delete(obj.key)
-
-    def mutate(doc: dict[str, Any]) -> None:
-        entry = doc["models"].get(model)
-        if entry is not None:
-            entry["published"] = [v for v in entry.get("published") or [] if v != version]
-
-    update_desired(store, mutate, updated_by=updated_by)
     return len(objects)

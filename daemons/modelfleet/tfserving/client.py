@@ -1,4 +1,4 @@
-"""A small TF Serving gRPC client: model status, config reload and Predict, all with deadlines.
+"""A small TF Serving gRPC client: status, reload, metadata and Predict, all with deadlines.
 
 It speaks TF Serving's wire protocol with modelfleet's own generated messages
 (:mod:`.proto`), so it works against a real ``tensorflow_model_server`` and against the dev
@@ -20,7 +20,7 @@ import grpc
 
 from .config import ModelEntry, to_proto
 from .errors import TFServingError
-from .proto import error_codes_pb2, serving_pb2, serving_pb2_grpc, tensor_pb2
+from .proto import error_codes_pb2, meta_graph_pb2, serving_pb2, serving_pb2_grpc, tensor_pb2
 from .tensors import make_tensor
 
 __all__ = ["STATE_NAMES", "TFServingClient", "VersionStatus"]
@@ -173,6 +173,40 @@ class TFServingClient:
             )
 
     # -- PredictionService ------------------------------------------------------------------
+
+    def metadata(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        timeout: float | None = None,
+    ) -> tuple[int, dict[str, meta_graph_pb2.SignatureDef]]:
+        """GetModelMetadata: (the version that answered, its SignatureDefs by name).
+
+        ``signature_def`` is the only metadata field TF Serving supports; NOT_FOUND for a
+        model, version or label that is not AVAILABLE.
+        """
+        if version is not None and label is not None:
+            raise ValueError("give a version or a label, not both")
+        request = serving_pb2.GetModelMetadataRequest()
+        request.model_spec.name = model
+        if version is not None:
+            request.model_spec.version.value = version
+        elif label is not None:
+            request.model_spec.version_label = label
+        request.metadata_field.append("signature_def")
+        response = self._call(
+            "GetModelMetadata", self._predictions.GetModelMetadata, request, timeout
+        )
+        signatures = serving_pb2.SignatureDefMap()
+        if not response.metadata["signature_def"].Unpack(signatures):
+            raise TFServingError(
+                "INTERNAL",
+                "metadata signature_def is not a SignatureDefMap",
+                method="GetModelMetadata",
+            )
+        return int(response.model_spec.version.value), dict(signatures.signature_def)
 
     def predict(
         self,

@@ -47,7 +47,7 @@ function draw(s) {
       `${m}: ` + Object.entries(info.loaded).map(([v, st]) => `${v} ${st}`).join(", "));
     const mc = el("td", models.join("; ") || "—");
     if (h.drift.length) mc.classList.add("drift");
-    tr.append(mc, el("td", h.problems.join("; ")));
+    tr.append(mc, el("td", h.problems.map((p) => p.message).join("; ")));
     return tr;
   });
   document.querySelector("#nodes tbody").replaceChildren(...rows);

@@ -23,12 +23,14 @@ from modelfleet.tfserving.proto import _pool as _modelfleet_pool
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import wrappers_pb2 as google_dot_protobuf_dot_wrappers__pb2
 from modelfleet.tfserving.proto import error_codes_pb2 as modelfleet_dot_tfserving_dot_proto_dot_error__codes__pb2
+from modelfleet.tfserving.proto import meta_graph_pb2 as modelfleet_dot_tfserving_dot_proto_dot_meta__graph__pb2
 from modelfleet.tfserving.proto import tensor_pb2 as modelfleet_dot_tfserving_dot_proto_dot_tensor__pb2
 
 
-DESCRIPTOR = _modelfleet_pool.POOL.AddSerializedFile(b'\n(modelfleet/tfserving/proto/serving.proto\x12\x12tensorflow.serving\x1a\x1egoogle/protobuf/wrappers.proto\x1a,modelfleet/tfserving/proto/error_codes.proto\x1a\'modelfleet/tfserving/proto/tensor.proto\"\x8c\x01\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x07version\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int64ValueH\x00\x12\x17\n\rversion_label\x18\x04 \x01(\tH\x00\x12\x16\n\x0esignature_name\x18\x03 \x01(\tB\x10\n\x0eversion_choice\"P\n\x0bStatusProto\x12*\n\nerror_code\x18\x01 \x01(\x0e\x32\x16.tensorflow.error.Code\x12\x15\n\rerror_message\x18\x02 \x01(\t\"J\n\x15GetModelStatusRequest\x12\x31\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\"\xe8\x01\n\x12ModelVersionStatus\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12;\n\x05state\x18\x02 \x01(\x0e\x32,.tensorflow.serving.ModelVersionStatus.State\x12/\n\x06status\x18\x03 \x01(\x0b\x32\x1f.tensorflow.serving.StatusProto\"S\n\x05State\x12\x0b\n\x07UNKNOWN\x10\x00\x12\t\n\x05START\x10\n\x12\x0b\n\x07LOADING\x10\x14\x12\r\n\tAVAILABLE\x10\x1e\x12\r\n\tUNLOADING\x10(\x12\x07\n\x03\x45ND\x10\x32\"^\n\x16GetModelStatusResponse\x12\x44\n\x14model_version_status\x18\x01 \x03(\x0b\x32&.tensorflow.serving.ModelVersionStatus\"\xc3\x03\n!FileSystemStoragePathSourceConfig\x1a\x9d\x03\n\x15ServableVersionPolicy\x12\x64\n\x06latest\x18\x64 \x01(\x0b\x32R.tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy.LatestH\x00\x12^\n\x03\x61ll\x18\x65 \x01(\x0b\x32O.tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy.AllH\x00\x12h\n\x08specific\x18\x66 \x01(\x0b\x32T.tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy.SpecificH\x00\x1a\x1e\n\x06Latest\x12\x14\n\x0cnum_versions\x18\x01 \x01(\r\x1a\x05\n\x03\x41ll\x1a\x1c\n\x08Specific\x12\x10\n\x08versions\x18\x01 \x03(\x03\x42\x0f\n\rpolicy_choice\"\xe6\x02\n\x0bModelConfig\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbase_path\x18\x02 \x01(\t\x12\x31\n\nmodel_type\x18\x03 \x01(\x0e\x32\x1d.tensorflow.serving.ModelType\x12\x16\n\x0emodel_platform\x18\x04 \x01(\t\x12i\n\x14model_version_policy\x18\x07 \x01(\x0b\x32K.tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy\x12J\n\x0eversion_labels\x18\x08 \x03(\x0b\x32\x32.tensorflow.serving.ModelConfig.VersionLabelsEntry\x1a\x34\n\x12VersionLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"B\n\x0fModelConfigList\x12/\n\x06\x63onfig\x18\x01 \x03(\x0b\x32\x1f.tensorflow.serving.ModelConfig\"_\n\x11ModelServerConfig\x12@\n\x11model_config_list\x18\x01 \x01(\x0b\x32#.tensorflow.serving.ModelConfigListH\x00\x42\x08\n\x06\x63onfig\"b\n\x13ReloadConfigRequest\x12\x35\n\x06\x63onfig\x18\x01 \x01(\x0b\x32%.tensorflow.serving.ModelServerConfig\x12\x14\n\x0cmetric_names\x18\x02 \x03(\t\"s\n\x14ReloadConfigResponse\x12/\n\x06status\x18\x01 \x01(\x0b\x32\x1f.tensorflow.serving.StatusProto\x12*\n\x06metric\x18\x02 \x03(\x0b\x32\x1a.tensorflow.serving.Metric\"H\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x14int64_value_increase\x18\x02 \x01(\x03H\x00\x42\x10\n\x0evalue_increase\"\xe2\x01\n\x0ePredictRequest\x12\x31\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\x12>\n\x06inputs\x18\x02 \x03(\x0b\x32..tensorflow.serving.PredictRequest.InputsEntry\x12\x15\n\routput_filter\x18\x03 \x03(\t\x1a\x46\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.tensorflow.TensorProto:\x02\x38\x01\"\xd0\x01\n\x0fPredictResponse\x12\x31\n\nmodel_spec\x18\x02 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\x12\x41\n\x07outputs\x18\x01 \x03(\x0b\x32\x30.tensorflow.serving.PredictResponse.OutputsEntry\x1aG\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.tensorflow.TensorProto:\x02\x38\x01*B\n\tModelType\x12\x1a\n\x16MODEL_TYPE_UNSPECIFIED\x10\x00\x12\x0e\n\nTENSORFLOW\x10\x01\x12\t\n\x05OTHER\x10\x02\x32\xe7\x01\n\x0cModelService\x12g\n\x0eGetModelStatus\x12).tensorflow.serving.GetModelStatusRequest\x1a*.tensorflow.serving.GetModelStatusResponse\x12n\n\x19HandleReloadConfigRequest\x12\'.tensorflow.serving.ReloadConfigRequest\x1a(.tensorflow.serving.ReloadConfigResponse2g\n\x11PredictionService\x12R\n\x07Predict\x12\".tensorflow.serving.PredictRequest\x1a#.tensorflow.serving.PredictResponseb\x06proto3')
+DESCRIPTOR = _modelfleet_pool.POOL.AddSerializedFile(b'\n(modelfleet/tfserving/proto/serving.proto\x12\x12tensorflow.serving\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a,modelfleet/tfserving/proto/error_codes.proto\x1a+modelfleet/tfserving/proto/meta_graph.proto\x1a\'modelfleet/tfserving/proto/tensor.proto\"\x8c\x01\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x07version\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int64ValueH\x00\x12\x17\n\rversion_label\x18\x04 \x01(\tH\x00\x12\x16\n\x0esignature_name\x18\x03 \x01(\tB\x10\n\x0eversion_choice\"P\n\x0bStatusProto\x12*\n\nerror_code\x18\x01 \x01(\x0e\x32\x16.tensorflow.error.Code\x12\x15\n\rerror_message\x18\x02 \x01(\t\"J\n\x15GetModelStatusRequest\x12\x31\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\"\xe8\x01\n\x12ModelVersionStatus\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12;\n\x05state\x18\x02 \x01(\x0e\x32,.tensorflow.serving.ModelVersionStatus.State\x12/\n\x06status\x18\x03 \x01(\x0b\x32\x1f.tensorflow.serving.StatusProto\"S\n\x05State\x12\x0b\n\x07UNKNOWN\x10\x00\x12\t\n\x05START\x10\n\x12\x0b\n\x07LOADING\x10\x14\x12\r\n\tAVAILABLE\x10\x1e\x12\r\n\tUNLOADING\x10(\x12\x07\n\x03\x45ND\x10\x32\"^\n\x16GetModelStatusResponse\x12\x44\n\x14model_version_status\x18\x01 \x03(\x0b\x32&.tensorflow.serving.ModelVersionStatus\"\xc3\x03\n!FileSystemStoragePathSourceConfig\x1a\x9d\x03\n\x15ServableVersionPolicy\x12\x64\n\x06latest\x18\x64 \x01(\x0b\x32R.tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy.LatestH\x00\x12^\n\x03\x61ll\x18\x65 \x01(\x0b\x32O.tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy.AllH\x00\x12h\n\x08specific\x18\x66 \x01(\x0b\x32T.tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy.SpecificH\x00\x1a\x1e\n\x06Latest\x12\x14\n\x0cnum_versions\x18\x01 \x01(\r\x1a\x05\n\x03\x41ll\x1a\x1c\n\x08Specific\x12\x10\n\x08versions\x18\x01 \x03(\x03\x42\x0f\n\rpolicy_choice\"\xe6\x02\n\x0bModelConfig\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbase_path\x18\x02 \x01(\t\x12\x31\n\nmodel_type\x18\x03 \x01(\x0e\x32\x1d.tensorflow.serving.ModelType\x12\x16\n\x0emodel_platform\x18\x04 \x01(\t\x12i\n\x14model_version_policy\x18\x07 \x01(\x0b\x32K.tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy\x12J\n\x0eversion_labels\x18\x08 \x03(\x0b\x32\x32.tensorflow.serving.ModelConfig.VersionLabelsEntry\x1a\x34\n\x12VersionLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"B\n\x0fModelConfigList\x12/\n\x06\x63onfig\x18\x01 \x03(\x0b\x32\x1f.tensorflow.serving.ModelConfig\"_\n\x11ModelServerConfig\x12@\n\x11model_config_list\x18\x01 \x01(\x0b\x32#.tensorflow.serving.ModelConfigListH\x00\x42\x08\n\x06\x63onfig\"b\n\x13ReloadConfigRequest\x12\x35\n\x06\x63onfig\x18\x01 \x01(\x0b\x32%.tensorflow.serving.ModelServerConfig\x12\x14\n\x0cmetric_names\x18\x02 \x03(\t\"s\n\x14ReloadConfigResponse\x12/\n\x06status\x18\x01 \x01(\x0b\x32\x1f.tensorflow.serving.StatusProto\x12*\n\x06metric\x18\x02 \x03(\x0b\x32\x1a.tensorflow.serving.Metric\"H\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x14int64_value_increase\x18\x02 \x01(\x03H\x00\x42\x10\n\x0evalue_increase\"\xe2\x01\n\x0ePredictRequest\x12\x31\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\x12>\n\x06inputs\x18\x02 \x03(\x0b\x32..tensorflow.serving.PredictRequest.InputsEntry\x12\x15\n\routput_filter\x18\x03 \x03(\t\x1a\x46\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.tensorflow.TensorProto:\x02\x38\x01\"\xd0\x01\n\x0fPredictResponse\x12\x31\n\nmodel_spec\x18\x02 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\x12\x41\n\x07outputs\x18\x01 \x03(\x0b\x32\x30.tensorflow.serving.PredictResponse.OutputsEntry\x1aG\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.tensorflow.TensorProto:\x02\x38\x01\"\xae\x01\n\x0fSignatureDefMap\x12L\n\rsignature_def\x18\x01 \x03(\x0b\x32\x35.tensorflow.serving.SignatureDefMap.SignatureDefEntry\x1aM\n\x11SignatureDefEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.tensorflow.SignatureDef:\x02\x38\x01\"d\n\x17GetModelMetadataRequest\x12\x31\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\x12\x16\n\x0emetadata_field\x18\x02 \x03(\t\"\xe2\x01\n\x18GetModelMetadataResponse\x12\x31\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\x12L\n\x08metadata\x18\x02 \x03(\x0b\x32:.tensorflow.serving.GetModelMetadataResponse.MetadataEntry\x1a\x45\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any:\x02\x38\x01*B\n\tModelType\x12\x1a\n\x16MODEL_TYPE_UNSPECIFIED\x10\x00\x12\x0e\n\nTENSORFLOW\x10\x01\x12\t\n\x05OTHER\x10\x02\x32\xe7\x01\n\x0cModelService\x12g\n\x0eGetModelStatus\x12).tensorflow.serving.GetModelStatusRequest\x1a*.tensorflow.serving.GetModelStatusResponse\x12n\n\x19HandleReloadConfigRequest\x12\'.tensorflow.serving.ReloadConfigRequest\x1a(.tensorflow.serving.ReloadConfigResponse2\xd6\x01\n\x11PredictionService\x12R\n\x07Predict\x12\".tensorflow.serving.PredictRequest\x1a#.tensorflow.serving.PredictResponse\x12m\n\x10GetModelMetadata\x12+.tensorflow.serving.GetModelMetadataRequest\x1a,.tensorflow.serving.GetModelMetadataResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,54 +43,68 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREDICTREQUEST_INPUTSENTRY']._serialized_options = b'8\001'
   _globals['_PREDICTRESPONSE_OUTPUTSENTRY']._loaded_options = None
   _globals['_PREDICTRESPONSE_OUTPUTSENTRY']._serialized_options = b'8\001'
-  _globals['_MODELTYPE']._serialized_start=2526
-  _globals['_MODELTYPE']._serialized_end=2592
-  _globals['_MODELSPEC']._serialized_start=184
-  _globals['_MODELSPEC']._serialized_end=324
-  _globals['_STATUSPROTO']._serialized_start=326
-  _globals['_STATUSPROTO']._serialized_end=406
-  _globals['_GETMODELSTATUSREQUEST']._serialized_start=408
-  _globals['_GETMODELSTATUSREQUEST']._serialized_end=482
-  _globals['_MODELVERSIONSTATUS']._serialized_start=485
-  _globals['_MODELVERSIONSTATUS']._serialized_end=717
-  _globals['_MODELVERSIONSTATUS_STATE']._serialized_start=634
-  _globals['_MODELVERSIONSTATUS_STATE']._serialized_end=717
-  _globals['_GETMODELSTATUSRESPONSE']._serialized_start=719
-  _globals['_GETMODELSTATUSRESPONSE']._serialized_end=813
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG']._serialized_start=816
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG']._serialized_end=1267
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY']._serialized_start=854
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY']._serialized_end=1267
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_LATEST']._serialized_start=1183
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_LATEST']._serialized_end=1213
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_ALL']._serialized_start=1215
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_ALL']._serialized_end=1220
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_SPECIFIC']._serialized_start=1222
-  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_SPECIFIC']._serialized_end=1250
-  _globals['_MODELCONFIG']._serialized_start=1270
-  _globals['_MODELCONFIG']._serialized_end=1628
-  _globals['_MODELCONFIG_VERSIONLABELSENTRY']._serialized_start=1576
-  _globals['_MODELCONFIG_VERSIONLABELSENTRY']._serialized_end=1628
-  _globals['_MODELCONFIGLIST']._serialized_start=1630
-  _globals['_MODELCONFIGLIST']._serialized_end=1696
-  _globals['_MODELSERVERCONFIG']._serialized_start=1698
-  _globals['_MODELSERVERCONFIG']._serialized_end=1793
-  _globals['_RELOADCONFIGREQUEST']._serialized_start=1795
-  _globals['_RELOADCONFIGREQUEST']._serialized_end=1893
-  _globals['_RELOADCONFIGRESPONSE']._serialized_start=1895
-  _globals['_RELOADCONFIGRESPONSE']._serialized_end=2010
-  _globals['_METRIC']._serialized_start=2012
-  _globals['_METRIC']._serialized_end=2084
-  _globals['_PREDICTREQUEST']._serialized_start=2087
-  _globals['_PREDICTREQUEST']._serialized_end=2313
-  _globals['_PREDICTREQUEST_INPUTSENTRY']._serialized_start=2243
-  _globals['_PREDICTREQUEST_INPUTSENTRY']._serialized_end=2313
-  _globals['_PREDICTRESPONSE']._serialized_start=2316
-  _globals['_PREDICTRESPONSE']._serialized_end=2524
-  _globals['_PREDICTRESPONSE_OUTPUTSENTRY']._serialized_start=2453
-  _globals['_PREDICTRESPONSE_OUTPUTSENTRY']._serialized_end=2524
-  _globals['_MODELSERVICE']._serialized_start=2595
-  _globals['_MODELSERVICE']._serialized_end=2826
-  _globals['_PREDICTIONSERVICE']._serialized_start=2828
-  _globals['_PREDICTIONSERVICE']._serialized_end=2931
+  _globals['_SIGNATUREDEFMAP_SIGNATUREDEFENTRY']._loaded_options = None
+  _globals['_SIGNATUREDEFMAP_SIGNATUREDEFENTRY']._serialized_options = b'8\001'
+  _globals['_GETMODELMETADATARESPONSE_METADATAENTRY']._loaded_options = None
+  _globals['_GETMODELMETADATARESPONSE_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_MODELTYPE']._serialized_start=3106
+  _globals['_MODELTYPE']._serialized_end=3172
+  _globals['_MODELSPEC']._serialized_start=256
+  _globals['_MODELSPEC']._serialized_end=396
+  _globals['_STATUSPROTO']._serialized_start=398
+  _globals['_STATUSPROTO']._serialized_end=478
+  _globals['_GETMODELSTATUSREQUEST']._serialized_start=480
+  _globals['_GETMODELSTATUSREQUEST']._serialized_end=554
+  _globals['_MODELVERSIONSTATUS']._serialized_start=557
+  _globals['_MODELVERSIONSTATUS']._serialized_end=789
+  _globals['_MODELVERSIONSTATUS_STATE']._serialized_start=706
+  _globals['_MODELVERSIONSTATUS_STATE']._serialized_end=789
+  _globals['_GETMODELSTATUSRESPONSE']._serialized_start=791
+  _globals['_GETMODELSTATUSRESPONSE']._serialized_end=885
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG']._serialized_start=888
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG']._serialized_end=1339
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY']._serialized_start=926
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY']._serialized_end=1339
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_LATEST']._serialized_start=1255
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_LATEST']._serialized_end=1285
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_ALL']._serialized_start=1287
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_ALL']._serialized_end=1292
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_SPECIFIC']._serialized_start=1294
+  _globals['_FILESYSTEMSTORAGEPATHSOURCECONFIG_SERVABLEVERSIONPOLICY_SPECIFIC']._serialized_end=1322
+  _globals['_MODELCONFIG']._serialized_start=1342
+  _globals['_MODELCONFIG']._serialized_end=1700
+  _globals['_MODELCONFIG_VERSIONLABELSENTRY']._serialized_start=1648
+  _globals['_MODELCONFIG_VERSIONLABELSENTRY']._serialized_end=1700
+  _globals['_MODELCONFIGLIST']._serialized_start=1702
+  _globals['_MODELCONFIGLIST']._serialized_end=1768
+  _globals['_MODELSERVERCONFIG']._serialized_start=1770
+  _globals['_MODELSERVERCONFIG']._serialized_end=1865
+  _globals['_RELOADCONFIGREQUEST']._serialized_start=1867
+  _globals['_RELOADCONFIGREQUEST']._serialized_end=1965
+  _globals['_RELOADCONFIGRESPONSE']._serialized_start=1967
+  _globals['_RELOADCONFIGRESPONSE']._serialized_end=2082
+  _globals['_METRIC']._serialized_start=2084
+  _globals['_METRIC']._serialized_end=2156
+  _globals['_PREDICTREQUEST']._serialized_start=2159
+  _globals['_PREDICTREQUEST']._serialized_end=2385
+  _globals['_PREDICTREQUEST_INPUTSENTRY']._serialized_start=2315
+  _globals['_PREDICTREQUEST_INPUTSENTRY']._serialized_end=2385
+  _globals['_PREDICTRESPONSE']._serialized_start=2388
+  _globals['_PREDICTRESPONSE']._serialized_end=2596
+  _globals['_PREDICTRESPONSE_OUTPUTSENTRY']._serialized_start=2525
+  _globals['_PREDICTRESPONSE_OUTPUTSENTRY']._serialized_end=2596
+  _globals['_SIGNATUREDEFMAP']._serialized_start=2599
+  _globals['_SIGNATUREDEFMAP']._serialized_end=2773
+  _globals['_SIGNATUREDEFMAP_SIGNATUREDEFENTRY']._serialized_start=2696
+  _globals['_SIGNATUREDEFMAP_SIGNATUREDEFENTRY']._serialized_end=2773
+  _globals['_GETMODELMETADATAREQUEST']._serialized_start=2775
+  _globals['_GETMODELMETADATAREQUEST']._serialized_end=2875
+  _globals['_GETMODELMETADATARESPONSE']._serialized_start=2878
+  _globals['_GETMODELMETADATARESPONSE']._serialized_end=3104
+  _globals['_GETMODELMETADATARESPONSE_METADATAENTRY']._serialized_start=3035
+  _globals['_GETMODELMETADATARESPONSE_METADATAENTRY']._serialized_end=3104
+  _globals['_MODELSERVICE']._serialized_start=3175
+  _globals['_MODELSERVICE']._serialized_end=3406
+  _globals['_PREDICTIONSERVICE']._serialized_start=3409
+  _globals['_PREDICTIONSERVICE']._serialized_end=3623
 # @@protoc_insertion_point(module_scope)

@@ -157,12 +157,23 @@ class PredictionServiceStub:
                 request_serializer=modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.PredictRequest.SerializeToString,
                 response_deserializer=modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.PredictResponse.FromString,
                 _registered_method=True)
+        self.GetModelMetadata = channel.unary_unary(
+                '/tensorflow.serving.PredictionService/GetModelMetadata',
+                request_serializer=modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.GetModelMetadataRequest.SerializeToString,
+                response_deserializer=modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.GetModelMetadataResponse.FromString,
+                _registered_method=True)
 
 
 class PredictionServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Predict(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelMetadata(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -175,6 +186,11 @@ def add_PredictionServiceServicer_to_server(servicer, server):
                     servicer.Predict,
                     request_deserializer=modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.PredictRequest.FromString,
                     response_serializer=modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.PredictResponse.SerializeToString,
+            ),
+            'GetModelMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelMetadata,
+                    request_deserializer=modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.GetModelMetadataRequest.FromString,
+                    response_serializer=modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.GetModelMetadataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -204,6 +220,33 @@ class PredictionService:
             '/tensorflow.serving.PredictionService/Predict',
             modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.PredictRequest.SerializeToString,
             modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tensorflow.serving.PredictionService/GetModelMetadata',
+            modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.GetModelMetadataRequest.SerializeToString,
+            modelfleet_dot_tfserving_dot_proto_dot_serving__pb2.GetModelMetadataResponse.FromString,
             options,
             channel_credentials,
             insecure,
