@@ -151,7 +151,7 @@ def test_every_rule_is_covered(app: Flask) -> None:
                 templ = (
                     rule.rule.replace("<model>", "half_plus_two")
                     .replace("<version>", "1")
-                    .replace("<hostname>", "node1")
+                    .replace("<host:hostname>", "node1")
                 )
                 assert (method, templ) in covered, f"{method} {rule.rule} missing from OpenAPI"
 

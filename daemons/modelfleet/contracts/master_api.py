@@ -34,6 +34,7 @@ __all__ = [
     "PinBody",
     "PromoteBody",
     "RegisterReply",
+    "RegistrationBody",
     "RetireBody",
     "RollbackBody",
     "SyncSummary",
@@ -275,3 +276,34 @@ class MaintenanceBody:
     zone: Zone | None = None
     node: Hostname | None = None
     reason: Reason = ""
+
+
+def _check_port(value: int) -> int:
+    if not 0 < value < 65536:
+        raise ValueError("port must be an integer between 1 and 65535")
+    return value
+
+
+def _check_short(value: str) -> str:
+    if len(value) > 64 or not re.fullmatch(_ONE_LINE[1:-1], value):
+        raise ValueError("must be one line of at most 64 characters")
+    return value
+
+
+Port = Annotated[int, rule(_check_port, minimum=1, maximum=65535)]
+ShortText = Annotated[str, rule(_check_short, maxLength=64, pattern=_ONE_LINE)]
+
+
+@dataclass(frozen=True)
+class RegistrationBody:
+    """``POST /api/v1/nodes/register`` as the master checks it (the node side's own
+    declaration replaces this one when it lands in ``contracts.node``). Fields this master
+    does not know are ignored: a newer node may send more during a rolling upgrade."""
+
+    __schema_extra__ = {"additionalProperties": True}
+
+    hostname: Hostname
+    service: Literal["remote_model_puller", "config_manager"]
+    port: Port
+    zone: Zone = "default"
+    version: ShortText = ""
