@@ -31,8 +31,10 @@ _AREAS = (
     "master",
     "operator",
     "edits",
+    "quarantine",
     "localfleet",
     "loadtest",
+    "tfserving",
 )
 
 

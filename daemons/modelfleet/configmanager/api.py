@@ -5,7 +5,7 @@ Under ``/api/v1`` with the cluster token (checked by :func:`modelfleet.node.admi
 - ``GET /models`` — :class:`~modelfleet.contracts.node.ConfigManagerStatus`;
 - ``POST /reload`` — one pass now that re-sends the config: ``{"applied", "config_changed",
   "error"}``;
-- ``GET /quarantine[?model=M[&version=V]]`` — :class:`~modelfleet.contracts.node.QuarantineList`;
+- ``GET /quarantine[?model=M][&version=V]`` — :class:`~modelfleet.contracts.node.QuarantineList`;
 - ``DELETE /quarantine/<model>[/<version>]`` — clear entries, then wake the reconcile loop so
   the version is tried again at once: :class:`~modelfleet.contracts.node.QuarantineClearResult`
   (an empty ``cleared`` list when nothing matched: clearing is idempotent).
@@ -54,8 +54,6 @@ def blueprint(cm: ConfigManager) -> Blueprint:
         try:
             model = request.args.get("model")
             version = request.args.get("version")
-            if version is not None and model is None:
-                raise InvalidName("version needs a model")
             entries = cm.quarantine.entries(
                 validate_model_name(model) if model is not None else None,
                 parse_version(version) if version is not None else None,

@@ -20,6 +20,7 @@ __all__ = [
     "DesiredReply",
     "EditReply",
     "ForgetReply",
+    "HostQuarantine",
     "LabelBody",
     "MaintenanceBody",
     "MaintenanceChange",
@@ -33,6 +34,8 @@ __all__ = [
     "OperationResult",
     "PinBody",
     "PromoteBody",
+    "QuarantineClearReport",
+    "QuarantineReport",
     "RegisterReply",
     "RegistrationBody",
     "RetireBody",
@@ -307,3 +310,44 @@ class RegistrationBody:
     port: Port
     zone: Zone = "default"
     version: ShortText = ""
+
+
+# -- quarantine (master/views_quarantine.py) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostQuarantine:
+    """A version quarantined on one host (a node's :class:`~.node.QuarantineEntry`)."""
+
+    hostname: Hostname
+    zone: Zone
+    model: ModelName
+    version: Version
+    error: str
+    at: str = ""
+    identity: str = ""
+
+
+@dataclass(frozen=True)
+class QuarantineReport:
+    """``GET /api/v1/quarantine``: entries of every config manager that answered."""
+
+    entries: tuple[HostQuarantine, ...]
+    targets: int
+    answered: int
+    failed: Mapping[str, CallOutcome]
+    skipped_stale: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QuarantineClearReport:
+    """``DELETE /api/v1/quarantine/<model>[/<version>]``: what each config manager cleared
+    (the versions are tried again at once); ``failed`` lists nodes that did not answer."""
+
+    model: ModelName
+    version: Version | None
+    cleared: tuple[HostQuarantine, ...]
+    targets: int
+    ok: int
+    failed: Mapping[str, CallOutcome]
+    skipped_stale: tuple[str, ...]

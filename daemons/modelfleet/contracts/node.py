@@ -8,7 +8,7 @@ bad field; the OpenAPI document can publish their JSON Schema.
 config_manager (port 8002):
 
 - ``GET /api/v1/models`` → :class:`ConfigManagerStatus`;
-- ``GET /api/v1/quarantine[?model=M[&version=V]]`` → :class:`QuarantineList`;
+- ``GET /api/v1/quarantine[?model=M][&version=V]`` → :class:`QuarantineList`;
 - ``DELETE /api/v1/quarantine/<model>[/<version>]`` → :class:`QuarantineClearResult`.
 """
 

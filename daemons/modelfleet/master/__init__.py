@@ -131,12 +131,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     atexit.register(cluster.close)
     app.extensions["modelfleet"] = Services(registry, cluster, remote, audit, metrics)
 
-    from . import views_cluster, views_meta, views_models, views_nodes
+    from . import views_cluster, views_meta, views_models, views_nodes, views_quarantine
 
     app.register_blueprint(views_meta.bp)
     app.register_blueprint(views_nodes.bp, url_prefix="/api/v1")
     app.register_blueprint(views_cluster.bp, url_prefix="/api/v1")
     app.register_blueprint(views_models.bp, url_prefix="/api/v1")
+    app.register_blueprint(views_quarantine.bp, url_prefix="/api/v1")
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Any:

@@ -326,6 +326,37 @@ def _paths(b: _Builder) -> dict[str, Any]:
             )
         },
         "/api/v1/openapi.json": {"get": b.op("This document", "read", dict[str, Any])},
+        "/api/v1/quarantine": {
+            "get": b.op(
+                "Quarantined versions on every config manager",
+                "read",
+                m.QuarantineReport,
+                description="Fans out to the live config managers (a node that does not "
+                "answer is listed under failed).",
+                params=[
+                    _query("model", _NAME),
+                    _query("version", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}),
+                    zone_q,
+                    _query("node", _HOST, desc="only this host"),
+                ],
+            )
+        },
+        "/api/v1/quarantine/{model}": {
+            "delete": b.op(
+                "Clear the quarantine of every version of a model (tried again at once)",
+                "admin",
+                m.QuarantineClearReport,
+                params=[model, zone_q, _query("node", _HOST, desc="only this host")],
+            )
+        },
+        "/api/v1/quarantine/{model}/{version}": {
+            "delete": b.op(
+                "Clear the quarantine of one version (tried again at once)",
+                "admin",
+                m.QuarantineClearReport,
+                params=[model, version, zone_q, _query("node", _HOST, desc="only this host")],
+            )
+        },
     }
 
 
