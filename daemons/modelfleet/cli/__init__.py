@@ -34,6 +34,7 @@ _AREAS = (
     "quarantine",
     "localfleet",
     "loadtest",
+    "tfserving",
 )
 
 

@@ -21,6 +21,7 @@ config_manager (port 8002):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -58,28 +59,33 @@ NodeService = Literal["remote_model_puller", "config_manager"]
 NODE_SERVICES: tuple[str, ...] = (REMOTE_MODEL_PULLER, CONFIG_MANAGER)
 
 
+_ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # no control characters: one line
+
+
 def _port(value: int) -> int:
     if not 0 < value < 65536:
-        raise ValueError("must be an integer between 1 and 65535")
+        raise ValueError("port must be an integer between 1 and 65535")
     return value
 
 
 def _short_text(value: str) -> str:
-    if len(value) > 64 or not value.isprintable():
-        raise ValueError("must be a short printable string")
+    if len(value) > 64 or not re.fullmatch(_ONE_LINE[1:-1], value):
+        raise ValueError("must be one line of at most 64 characters")
     return value
 
 
 Port = Annotated[int, rule(_port, minimum=1, maximum=65535)]
-ShortText = Annotated[str, rule(_short_text, maxLength=64)]
+ShortText = Annotated[str, rule(_short_text, maxLength=64, pattern=_ONE_LINE)]
 
 
 @dataclass(frozen=True)
 class Registration:
-    """A node daemon's registration and heartbeat; the master calls ``http://hostname:port``.
+    """``POST /api/v1/nodes/register``: a node daemon's registration and heartbeat; the
+    master calls it at ``http://hostname:port``. Answered with
+    :class:`~modelfleet.contracts.master_api.RegisterReply`. Fields a master does not know
+    are ignored: a newer node may send more during a rolling upgrade."""
 
-    Answered with :class:`~modelfleet.contracts.master_api.RegisterReply`.
-    """
+    __schema_extra__ = {"additionalProperties": True}
 
     hostname: Hostname
     service: NodeService

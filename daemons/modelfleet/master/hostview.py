@@ -28,7 +28,7 @@ from ..contracts.schema import ContractError, from_json
 from .fanout import CallResult
 from .registry import SERVICES, NodeEntry
 
-__all__ = ["drift_problems", "fold_host", "models_view"]
+__all__ = ["drift_problems", "drifting_hosts", "fold_host", "models_view"]
 
 RESTART_WINDOW = 15 * 60.0
 
@@ -195,9 +195,23 @@ def models_view(
     return out
 
 
-def drift_problems(host: HostStatus, models: Mapping[str, ModelServing]) -> HostStatus:
+def drifting_hosts(models: Mapping[str, ModelServing]) -> dict[str, list[str]]:
+    """Host → the models it drifts on (one pass over the models, not one per host)."""
+    out: dict[str, list[str]] = {}
+    for model, info in sorted(models.items()):
+        for hostname in info.drift_hosts:
+            out.setdefault(hostname, []).append(model)
+    return out
+
+
+def drift_problems(
+    host: HostStatus,
+    models: Mapping[str, ModelServing],
+    drifting: Mapping[str, list[str]] | None = None,
+) -> HostStatus:
     """Add a ``drift`` problem per model the host serves differently from desired."""
-    drifted = sorted(m for m, v in models.items() if host.hostname in v.drift_hosts)
+    drifting = drifting_hosts(models) if drifting is None else drifting
+    drifted = drifting.get(host.hostname, [])
     if not drifted:
         return host
     problems = list(host.problems)

@@ -57,9 +57,10 @@ def validate_registration(body: object) -> dict[str, Any]:
     """Check a registration body (:class:`~modelfleet.contracts.node.Registration`); raises
     :class:`InvalidName` (a ValueError) naming the field."""
     try:
-        return dict(to_json(from_json(Registration, body, "registration")))
+        valid = from_json(Registration, body, "registration")
     except ContractError as exc:
         raise InvalidName(str(exc)) from None
+    return dict(to_json(valid))
 
 
 class Registry:
