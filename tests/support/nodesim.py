@@ -191,17 +191,16 @@ class NodeSim:
             self.register(host, master_url, s)
 
     def register(self, host: SimHost, master_url: str, s: requests.Session | None = None) -> None:
+        """Both daemons' registrations, built with the registration's declaration."""
+        from modelfleet.contracts.master_api import RegistrationBody
+        from modelfleet.contracts.schema import to_json
+
         s = s or requests.Session()
         for service in ("remote_model_puller", "config_manager"):
+            body = RegistrationBody(host.hostname, service, host.port, host.zone, "sim")  # type: ignore[arg-type]
             resp = s.post(
                 f"{master_url}/api/v1/nodes/register",
-                json={
-                    "hostname": host.hostname,
-                    "service": service,
-                    "port": host.port,
-                    "zone": host.zone,
-                    "version": "sim",
-                },
+                json=to_json(body),
                 headers={"Authorization": f"Bearer {self.token}"},
                 timeout=10,
             )
