@@ -71,6 +71,7 @@ def test_schemathesis_cli_every_check_against_gunicorn(tmp_path: Path) -> None:
                 "all",
             ],
             env={**os.environ, "NO_COLOR": "1"},
+            cwd=tmp_path,  # its cache (.schemathesis/) stays out of the checkout
             capture_output=True,
             text=True,
             timeout=600,

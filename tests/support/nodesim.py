@@ -200,6 +200,7 @@ class NodeSim:
             self.register(host, master_url, s)
 
     def register(self, host: SimHost, master_url: str, s: requests.Session | None = None) -> None:
+        """Both daemons' registrations, built with the registration's declaration."""
         s = s or requests.Session()
         for service in NODE_SERVICES:
             resp = s.post(

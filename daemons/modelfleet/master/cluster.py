@@ -71,7 +71,7 @@ class Cluster:
         self.audit = audit
         self.drain_min_share = drain_min_share
         self.cache_seconds = cache_seconds
-        self.desired = DesiredCache(remote.read_desired)
+        self.desired = DesiredCache(remote.read_remote)
         self._lock = threading.Lock()
         self._cache: dict[str | None, tuple[float, ClusterStatus]] = {}
         self._tf_seen: dict[str, bool] = {}
