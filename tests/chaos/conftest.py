@@ -1,12 +1,21 @@
-"""The chaos suite's fleet: 4 nodes in 2 zones, a GCS emulator behind a fault proxy.
+"""The chaos suite's fleet: 4 nodes in 2 zones, a GCS emulator behind a fault proxy, DNS.
 
 One fleet serves the whole module (starting 4 dev servers with TensorFlow costs ~1 min on 2
 cores). Each scenario runs under steady Predict load through the killswitch client, while an
 invariant watcher scans every node's model directory and TF Serving status; the figures of
 each scenario go to ``chaos-report.json`` and a printed table.
 
+Two callers share the load, at the same rate, through the same faults: the caller of
+:mod:`modelfleet.loadgen.predictor` (one channel, gRPC's round_robin, a retry of UNAVAILABLE
+on another node) and the baseline (:mod:`.baseline`: a channel per node, hand-written round
+robin, no retry), so every figure comes with the baseline of the same run.
+
+The fleet's DNS name (a dnsmasq on loopback, :mod:`modelfleet.localfleet.dns`) answers every
+node; the dev servers cap connection age like the tfserving role does, so planned drains move
+traffic.
+
 Timings are scaled for a test run, not for production: poll interval 1 s, killswitch window
-5 s and open time 5 s (the RUNBOOK's caller uses 60 s).
+5 s and open time 5 s (the RUNBOOK's caller uses 60 s), connection age 3 s (30 s in the role).
 """
 
 from __future__ import annotations
@@ -29,18 +38,25 @@ import requests
 
 from modelfleet.loadgen import run_load
 from modelfleet.loadgen.predictor import Predictor
+from modelfleet.localfleet.dns import LocalDNS
+from modelfleet.localfleet.drain import node_request_count
 from modelfleet.localfleet.fleet import Fleet, FleetSpec, NodeSpec
 from modelfleet.store import MANIFEST_NAME, open_store, publish
 from modelfleet.tfserving.client import TFServingClient
 from modelfleet.tfserving.errors import TFServingError
+from modelfleet.tfserving.metrics import MetricsError
 from tests.support.faultproxy import FaultProxy
-from tests.support.helpers import free_port, port_open, wait_until
+from tests.support.helpers import free_loopback_subnet, free_port, port_open, wait_until
+
+from .baseline import BaselinePredictor
 
 pytestmark = pytest.mark.chaos
 
 MODEL = "linear"
 REPORT = Path(os.environ.get("MODELFLEET_CHAOS_REPORT", "chaos-report.json"))
 BUCKET = "modelfleet-chaos"
+CONNECTION_AGE_MS = 3000
+CONNECTION_AGE_GRACE_MS = 1000
 
 
 # ----- invariant watcher -----------------------------------------------------------------
@@ -124,56 +140,114 @@ class InvariantWatcher:
 # ----- load --------------------------------------------------------------------------------
 
 
-class SteadyLoad:
-    """Predict calls at ``rate``/s over every node, through one killswitch, in a thread."""
+class _Load:
+    """One caller in a thread: ``run_load`` at ``rate`` until stopped.
 
-    def __init__(self, fleet: Fleet, rate: float = 40.0) -> None:
-        self.predictor = Predictor(
-            [n.grpc_target for n in fleet],
-            model=MODEL,
-            inputs={"x": [1.0, 2.0]},
-            timeout=1.0,
-            window_seconds=5.0,
-            min_requests=20,
-            open_seconds=5.0,
-        )
+    64 workers: at 40 calls/s a call may take 1.6 s (its 1 s deadline and then some on a
+    loaded 2-core machine) before the generator itself has to drop calls; dropped calls count
+    against success, so the generator must measure the fleet, not its own thread pool.
+    """
+
+    def __init__(self, predictor: Any, rate: float) -> None:
+        self.predictor = predictor
         self.rate = rate
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.stop = threading.Event()
         self.result: Any = None
+        self.thread = threading.Thread(target=self._go, name="load", daemon=True)
 
-    def __enter__(self) -> SteadyLoad:
-        def go() -> None:
-            self.result = run_load(
-                self.predictor,
-                rate=self.rate,
-                duration=3600,
-                concurrency=16,
-                stop=self._stop,
-                trips=self.predictor.trips,
-            )
+    def _go(self) -> None:
+        self.result = run_load(
+            self.predictor,
+            rate=self.rate,
+            duration=3600,
+            concurrency=64,
+            stop=self.stop,
+            trips=self.predictor.trips,
+        )
 
-        self._thread = threading.Thread(target=go, name="load", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join(timeout=30)
+    def finish(self) -> dict[str, Any]:
+        self.stop.set()
+        self.thread.join(timeout=30)
         self.predictor.close()
-
-    @property
-    def figures(self) -> dict[str, Any]:
         data = self.result.to_dict()
         return {
             "success_pct": data["success_pct"],
             "calls": data["sent"],
+            "failed": data["sent"] - data["outcomes"].get("ok", 0),
+            "dropped": data["dropped"],
             "killswitch_trips": data["killswitch_trips"],
             "outcomes": data["outcomes"],
             "p99_ms": data["latency_ms"]["p99"],
-            "per_target": data["per_target"],
         }
+
+
+class SteadyLoad:
+    """Predict calls at ``rate``/s from the caller and, unless ``baseline=False``, from the
+    baseline caller at the same rate; killswitch scaled to the test (5 s window, 5 s open).
+
+    ``target``: what the caller dials (default: every node's address, a static list; a
+    drain scenario gives the fleet's DNS name). The baseline always gets the address list.
+    """
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        rate: float = 40.0,
+        *,
+        target: str | None = None,
+        baseline: bool = True,
+    ) -> None:
+        addresses = [n.grpc_target for n in fleet]
+        switch = {"window_seconds": 5.0, "min_requests": 20, "open_seconds": 5.0}
+        self.loads = {
+            "caller": _Load(
+                Predictor(
+                    target or addresses,
+                    model=MODEL,
+                    inputs={"x": [1.0, 2.0]},
+                    timeout=1.0,
+                    **switch,
+                ),
+                rate,
+            )
+        }
+        if baseline:
+            self.loads["baseline"] = _Load(
+                BaselinePredictor(addresses, model=MODEL, inputs={"x": [1.0, 2.0]}, **switch),
+                rate,
+            )
+        self.figures: dict[str, Any] = {}
+
+    def __enter__(self) -> SteadyLoad:
+        for load in self.loads.values():
+            load.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        results = {name: load.finish() for name, load in self.loads.items()}
+        self.figures = dict(results["caller"])
+        if "baseline" in results:
+            base = results["baseline"]
+            self.figures.update(
+                {
+                    "baseline_success_pct": base["success_pct"],
+                    "baseline_calls": base["calls"],
+                    "baseline_failed": base["failed"],
+                    "baseline_dropped": base["dropped"],
+                    "baseline_killswitch_trips": base["killswitch_trips"],
+                }
+            )
+
+
+def request_counts(fleet: Fleet) -> dict[str, int]:
+    """Every node's TF Serving request count (its own metrics page); -1 when unreadable."""
+    counts = {}
+    for node in fleet:
+        try:
+            counts[node.name] = node_request_count(fleet, node, timeout=1.0)
+        except MetricsError:
+            counts[node.name] = -1
+    return counts
 
 
 # ----- the fleet ---------------------------------------------------------------------------
@@ -187,6 +261,7 @@ class ChaosFleet:
     store_url: str
     work: Path
     watcher: InvariantWatcher
+    dns: LocalDNS
     report: list[dict[str, Any]] = field(default_factory=list)
     next_version: int = 2
     small_disk: bool = False
@@ -274,6 +349,7 @@ def _print_report(report: list[dict[str, Any]]) -> None:
     cols = [
         "scenario",
         "success_pct",
+        "baseline_success_pct",
         "killswitch_trips",
         "recovery_s",
         "models_lost",
@@ -301,17 +377,21 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosFleet]:
     emulator = _emulator(emulator_port)
     wait_until(lambda: port_open("127.0.0.1", emulator_port), 30, what="GCS emulator")
     proxy = FaultProxy(("127.0.0.1", emulator_port))
+    subnet = free_loopback_subnet()  # other checkouts may run their own chaos fleet
     spec = FleetSpec.default(
-        root, nodes=4, zones=2, subnet="127.0.3", master_port=8080, poll_interval=1.0
+        root, nodes=4, zones=2, subnet=subnet, master_port=8080, poll_interval=1.0
     )
+    spec.connection_age_ms = CONNECTION_AGE_MS
+    spec.connection_age_grace_ms = CONNECTION_AGE_GRACE_MS
     spec.remote = f"gs://{BUCKET}/models"
     spec.gcs_emulator_port = proxy.port  # every daemon reaches the bucket through the proxy
     for node in spec.nodes:
         node.env.update({"MODELFLEET_DISK_RESERVE_MB": "1", "MODELFLEET_LOG_LEVEL": "INFO"})
     fleet = Fleet(spec, tied=True)
     fleet.prepare()
+    dns = LocalDNS(root, name="logginrec.localfleet", address=f"{subnet}.253", ttl=1)
     ctx = ChaosFleet(
-        fleet, proxy, emulator_port, spec.remote, root / "work", InvariantWatcher(fleet)
+        fleet, proxy, emulator_port, spec.remote, root / "work", InvariantWatcher(fleet), dns
     )
     small = fleet.node_dir(spec.nodes[2]) / "models"
     if os.geteuid() == 0:
@@ -327,6 +407,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosFleet]:
         fleet.up()
         fleet.wait_ports(timeout=180)
         ctx.wait_serving(1, timeout=180)
+        dns.start([n.address for n in spec.nodes])
         ctx.watcher.start()
         yield ctx
     finally:
@@ -337,5 +418,6 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosFleet]:
             if ctx.small_disk:
                 cleanup.callback(subprocess.run, ["umount", "-l", str(small)], check=False)
             cleanup.callback(fleet.down)
+            cleanup.callback(dns.stop)
             cleanup.callback(_print_report, ctx.report)
             cleanup.callback(ctx.watcher.stop)

@@ -18,9 +18,13 @@ import pytest
 from modelfleet.store import publish
 from tests.support.helpers import wait_until
 
-from .conftest import MODEL, ChaosFleet, SteadyLoad
+from .conftest import MODEL, ChaosFleet, SteadyLoad, request_counts
 
 pytestmark = pytest.mark.chaos
+
+# The issue's goal for node loss: callers see at least 99.9 % of calls succeed (the baseline
+# caller, without gRPC's round_robin and retries, saw about 96 %).
+NODE_LOSS_SUCCESS_PCT = 99.9
 
 
 def assert_invariants(chaos: ChaosFleet) -> None:
@@ -66,15 +70,17 @@ def test_1_quarter_of_nodes_down(chaos: ChaosFleet) -> None:
         "25% nodes down", recovery_s=recovery, models_lost=models_lost(chaos), **load.figures
     )
     assert entry["models_lost"] == 0
-    assert entry["success_pct"] > 90
+    assert entry["success_pct"] >= NODE_LOSS_SUCCESS_PCT, entry
     assert_invariants(chaos)
 
 
 def test_2_kill_the_busiest_node(chaos: ChaosFleet) -> None:
     with SteadyLoad(chaos.fleet) as load:
+        before = request_counts(chaos.fleet)
         time.sleep(3)
-        busiest, _ = load.predictor.served.most_common(1)[0]
-        victim = next(n for n in chaos.nodes if n.grpc_target == busiest)
+        after = request_counts(chaos.fleet)
+        # The busiest node by its own request count (TF Serving's metric), as an operator sees it.
+        victim = max(chaos.nodes, key=lambda n: after[n.name] - before[n.name])
         for role in ("tfserving", "remote_model_puller", "config_manager"):
             chaos.fleet.kill(role, victim.name, signal.SIGKILL)
         time.sleep(5)
@@ -89,7 +95,7 @@ def test_2_kill_the_busiest_node(chaos: ChaosFleet) -> None:
         **load.figures,
     )
     assert entry["models_lost"] == 0
-    assert entry["success_pct"] > 90
+    assert entry["success_pct"] >= NODE_LOSS_SUCCESS_PCT, entry
     assert_invariants(chaos)
 
 
@@ -111,7 +117,7 @@ def test_3_tfserving_killed_config_reapplied(chaos: ChaosFleet) -> None:
         **load.figures,
     )
     assert entry["models_lost"] == 0
-    assert entry["success_pct"] > 90
+    assert entry["success_pct"] >= NODE_LOSS_SUCCESS_PCT, entry
     assert_invariants(chaos)
 
 
@@ -290,3 +296,86 @@ def _quarantine_count(status: dict, version: int) -> int:
         if any(q.get("version") == version for q in quarantined if isinstance(q, dict)):
             count += 1
     return count
+
+
+def _zone_shares(chaos: ChaosFleet, window: float) -> dict[str, float]:
+    """Each zone's share of the Predict calls the fleet served over ``window`` seconds, from
+    every node's own request count (TF Serving's metric)."""
+    before = request_counts(chaos.fleet)
+    time.sleep(window)
+    after = request_counts(chaos.fleet)
+    per_zone: dict[str, int] = {}
+    for node in chaos.nodes:
+        moved = max(0, after[node.name] - before[node.name]) if before[node.name] >= 0 else 0
+        per_zone[node.zone] = per_zone.get(node.zone, 0) + moved
+    total = sum(per_zone.values()) or 1
+    return {zone: count / total for zone, count in sorted(per_zone.items())}
+
+
+def test_9_planned_zone_drain_and_undrain(chaos: ChaosFleet) -> None:
+    """A zone drained and undrained under load, callers on the fleet's DNS name (dnsmasq on
+    loopback), as drain_zone.yml / undrain_zone.yml do it: out of DNS, wait until the zone's
+    TF Serving request rate is zero, only then stop (SIGTERM: at once, like the real binary);
+    undrain returns the zone and the load spreads evenly again within one connection age."""
+    from modelfleet.localfleet.drain import drain_nodes, undrain_nodes
+
+    from .conftest import CONNECTION_AGE_GRACE_MS, CONNECTION_AGE_MS
+
+    age = CONNECTION_AGE_MS / 1000
+    grace = CONNECTION_AGE_GRACE_MS / 1000
+    zones = sorted({n.zone for n in chaos.nodes})
+    even = 1 / len(zones)
+    zone = zones[0]
+    drained = [n for n in chaos.nodes if n.zone == zone]
+    good = _current(chaos)
+    # The drain's deadline, as the playbook sizes it: DNS TTL + connection age (+ gRPC's 10 %
+    # jitter) + grace + the caller's 1 s re-resolution floor, with room for a loaded machine.
+    deadline = chaos.dns.ttl + age * 1.1 + grace + 1.0 + 10.0
+    with SteadyLoad(chaos.fleet, target=chaos.dns.grpc_target(), baseline=False) as load:
+        wait_until(
+            lambda: all(v > 0 for v in _zone_shares(chaos, 1.0).values()),
+            30,
+            what="the caller spreading calls over every zone",
+        )
+        before = _zone_shares(chaos, 3.0)
+        drain = drain_nodes(chaos.fleet, chaos.dns, drained, deadline=deadline, quiet=1.0)
+        during = _zone_shares(chaos, 2.0)
+        undrained_at = undrain_nodes(
+            chaos.fleet,
+            chaos.dns,
+            drained,
+            ready=lambda n: good in chaos.serving(n),
+        )
+        rebalanced_after = None
+        while time.monotonic() - undrained_at < 3 * age:
+            shares = _zone_shares(chaos, 1.0)
+            if all(abs(share - even) <= 0.25 * even for share in shares.values()):
+                rebalanced_after = time.monotonic() - undrained_at
+                break
+        after = _zone_shares(chaos, 3.0)
+    # When each drained node's request rate reached zero, counted from the DNS change (the
+    # wait includes the DNS TTL before it and the 1 s quiet window that proves the zero).
+    idle = {name: round(chaos.dns.ttl + r.waited_s - 1.0, 2) for name, r in drain.idle.items()}
+    entry = chaos.record(
+        f"planned drain+undrain of {zone}",
+        drained=[n.name for n in drained],
+        drain_ok=drain.ok,
+        rate_zero_after_s=idle,
+        drain_deadline_s=round(deadline, 1),
+        connection_age_s=age,
+        zone_share_before=before,
+        zone_share_drained=during,
+        zone_share_after=after,
+        rebalanced_after_s=rebalanced_after,
+        models_lost=models_lost(chaos),
+        **load.figures,
+    )
+    assert drain.ok, {n: r.describe() for n, r in drain.idle.items()}
+    assert drain.stopped == [n.name for n in drained]
+    assert during[zone] == 0.0, during  # nothing reached the zone while it was out
+    assert entry["failed"] == 0 and entry["dropped"] == 0, entry["outcomes"]
+    assert rebalanced_after is not None, after
+    assert rebalanced_after <= age * 1.1 + grace + 1.0, entry
+    assert all(abs(share - even) <= 0.25 * even for share in after.values()), after
+    assert entry["models_lost"] == 0
+    assert_invariants(chaos)

@@ -216,6 +216,11 @@ POSITIONS = [
     ("host", ["sync", "--node", "X"]),
     ("host", ["reload", "--node", "X"]),
     ("host", ["maintenance", "clear", "--node", "X"]),
+    ("model", ["quarantine", "list", "X"]),
+    ("model", ["quarantine", "clear", "X"]),
+    ("version", ["quarantine", "clear", MODEL, "X"]),
+    ("zone", ["quarantine", "list", "--zone", "X"]),
+    ("host", ["quarantine", "clear", MODEL, "--node", "X"]),
 ]
 
 

@@ -235,3 +235,26 @@ def test_every_refusal_is_audited_with_a_bounded_summary(
     assert last["request"]["fields"] == ["password", "zone", "\\u202enote"]
     assert len(last["request"]["sha256"]) == 64
     assert all(len(line) < MAX_LINE for line in raw.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (f"/api/v1/models/{MODEL}/labels", {"label": "canary\n", "version": 3}),
+        (f"/api/v1/models/{MODEL}%0A/promote", {"version": 3}),
+        ("/api/v1/cluster/sync", {"zone": "zone1\n"}),
+        ("/api/v1/maintenance", {"node": "h1\n", "enabled": True}),
+        ("/api/v1/maintenance", {"zone": "z", "enabled": True, "reason": "a\nb"}),
+    ],
+)
+def test_trailing_newlines_never_pass(
+    client: FlaskClient, auth: dict, bucket: Path, path: str, body: dict
+) -> None:
+    before = bucket_bytes(bucket)
+    resp = client.post(path, json=body, headers=auth["admin"])
+    assert_error_shape(resp, 400)
+    assert bucket_bytes(bucket) == before
+    assert client.get("/api/v1/maintenance", headers=auth["readonly"]).json == {
+        "zones": {},
+        "nodes": {},
+    }

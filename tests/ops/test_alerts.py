@@ -81,3 +81,25 @@ def test_rules_only_use_metrics_the_daemons_export() -> None:
                 for prefix in prefixes
             )
             assert known, f"{rule['alert']} uses {name}, which no daemon exports"
+
+
+def test_scrape_config_labels_every_node_target_with_its_host() -> None:
+    """The alert rules join `up` with modelfleet_node_maintenance on `host`."""
+    doc = yaml.safe_load((OPS / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in doc["scrape_configs"]}
+    for name in ("tfserving", "remote_model_puller", "config_manager"):
+        (relabel,) = jobs[name]["relabel_configs"]
+        assert relabel["source_labels"] == ["__address__"] and relabel["target_label"] == "host"
+        regex = re.compile(relabel["regex"])  # Prometheus anchors relabel regexes
+        for address, host in (
+            ("node17.icfsys.com:8501", "node17.icfsys.com"),
+            ("10.0.0.7:8002", "10.0.0.7"),
+            ("[fd00::7]:8501", "fd00::7"),
+            ("node3", "node3"),
+        ):
+            match = regex.fullmatch(address)
+            assert match and match.group(1) == host, address
+    node_alerts = [r for r in rules() if "up{job=" in r["expr"] and "master" not in r["expr"]]
+    for rule in node_alerts:
+        if rule["alert"] != "TFServingCapacityLow":
+            assert "modelfleet_node_maintenance" in rule["expr"], rule["alert"]

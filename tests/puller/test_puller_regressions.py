@@ -42,8 +42,27 @@ def test_promote_2_3_1_2_after_config_manager_freed_versions(
     local = LocalModelDir(daemon.settings.local_dir)
     for version in (2, 3, 1, 2):
         _promote(store, "lin", version)
-        daemon.sync_once()
+        daemon.settle()
         _free_like_config_manager(local)
         assert local.is_installed("lin", version), f"promote {version}: not on disk"
         assert daemon.status()["local"]["lin"] == local.installed_versions("lin")
         assert local.read_desired().models["lin"].versions == (version,)  # type: ignore[index]
+
+
+def test_sync_pass_with_bucket_through_symlink(tmp_path: Path, make_daemon: Any) -> None:
+    """Bug: a local-directory bucket reached through a symlink made every sync pass crash
+    ("sync pass crashed") in the no-desired.json fallback listing."""
+    real = tmp_path / "disk" / "bucket"
+    real.mkdir(parents=True)
+    (tmp_path / "bucket").symlink_to(real)
+    store = open_store(str(tmp_path / "bucket"))
+    publish(store, write_model(tmp_path / "src"), "m")
+    store.delete("_modelfleet/desired.json")  # the fallback lists the whole bucket
+    daemon = make_daemon(str(tmp_path / "bucket"))
+    daemon.settle()
+    assert daemon.installed == {"m": [1]}
+    assert daemon.last_sync.ok is True
+    (tmp_path / "l2").mkdir()
+    dotted = make_daemon(f"{tmp_path}/disk/../bucket", LOCAL_MODEL_DIRECTORY=tmp_path / "l2")
+    dotted.settle()
+    assert dotted.installed == {"m": [1]}

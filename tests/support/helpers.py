@@ -46,6 +46,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_loopback_subnet(ports: tuple[int, ...] = (8500, 8501, 8001, 8002, 8080)) -> str:
+    """A ``127.a.b`` prefix no other process on this machine uses: several checkouts run
+    local fleets at once, and a fixed subnet lets one run's servers answer another's calls.
+    Checks ``.1`` and ``.254`` (the master) are free on ``ports``."""
+    import random
+
+    rng = random.SystemRandom()
+    for _ in range(200):
+        subnet = f"127.{rng.randint(20, 250)}.{rng.randint(0, 255)}"
+        try:
+            for host in (f"{subnet}.1", f"{subnet}.254"):
+                for port in ports:
+                    with socket.socket() as sock:
+                        sock.bind((host, port))
+        except OSError:
+            continue
+        return subnet
+    raise RuntimeError("no free 127.x.y subnet found")
+
+
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -22,6 +22,15 @@ from typing import Any
 
 import requests
 
+from modelfleet.contracts.node import (
+    NODE_SERVICES,
+    DiskStatus,
+    LastSync,
+    PullerStatus,
+    Registration,
+)
+from modelfleet.contracts.schema import to_json
+
 __all__ = ["NodeSim", "SimHost", "free_port"]
 
 
@@ -45,23 +54,23 @@ class SimHost:
 
     def puller_status(self) -> dict[str, Any]:
         local = {m: sorted(int(v) for v in vs) for m, vs in self.models.items()}
-        return {
-            "service": "remote_model_puller",
-            "hostname": self.hostname,
-            "zone": self.zone,
-            "remote": "sim",
-            "last_sync": {
-                "at": "2026-01-01T00:00:00Z",
-                "ok": self.sync_ok,
-                "error": "" if self.sync_ok else "bucket unreachable: 503",
-                "generation": 1,
-            },
-            "local": local,
-            "desired": {},
-            "pulls": [],
-            "errors": [],
-            "disk": {"free_bytes": 10**10, "reserve_bytes": 10**9},
-        }
+        return dict(
+            to_json(
+                PullerStatus(
+                    hostname=self.hostname,
+                    zone=self.zone,
+                    remote="sim",
+                    last_sync=LastSync(
+                        at="2026-01-01T00:00:00Z",
+                        ok=self.sync_ok,
+                        error="" if self.sync_ok else "bucket unreachable: 503",
+                        generation=1,
+                    ),
+                    local={m: tuple(v) for m, v in local.items()},
+                    disk=DiskStatus(10**10, 10**9),
+                )
+            )
+        )
 
     def cm_models(self) -> dict[str, Any]:
         """The config manager's status document, built with its contract type."""
@@ -191,17 +200,12 @@ class NodeSim:
             self.register(host, master_url, s)
 
     def register(self, host: SimHost, master_url: str, s: requests.Session | None = None) -> None:
+        """Both daemons' registrations, built with the registration's declaration."""
         s = s or requests.Session()
-        for service in ("remote_model_puller", "config_manager"):
+        for service in NODE_SERVICES:
             resp = s.post(
                 f"{master_url}/api/v1/nodes/register",
-                json={
-                    "hostname": host.hostname,
-                    "service": service,
-                    "port": host.port,
-                    "zone": host.zone,
-                    "version": "sim",
-                },
+                json=to_json(Registration(host.hostname, service, host.port, host.zone, "sim")),
                 headers={"Authorization": f"Bearer {self.token}"},
                 timeout=10,
             )

@@ -24,6 +24,7 @@ from modelfleet.tfserving import (
     make_tensor,
     tensor_to_list,
 )
+from modelfleet.tfserving.channel import ChannelPolicy
 from modelfleet.tfserving.proto import serving_pb2, serving_pb2_grpc
 
 
@@ -117,6 +118,9 @@ def test_client_against_failing_server(flaky: tuple[FlakyPrediction, str]) -> No
     servicer, target = flaky
     clock = FakeClock()
     registry = CollectorRegistry()
+    # One server: gRPC retries a failed Predict (UNAVAILABLE) on the same server, so a call
+    # that fails reaches it ATTEMPTS times; the killswitch still sees one failed call.
+    attempts = ChannelPolicy().retry_attempts
     client = KillSwitchClient(target, min_requests=10, clock=clock, registry=registry)
     try:
         for _ in range(10):
@@ -138,7 +142,7 @@ def test_client_against_failing_server(flaky: tuple[FlakyPrediction, str]) -> No
         clock.advance(60)
         with pytest.raises(TFServingError):  # the probe goes out and fails
             client.predict("m", {"x": [1.0]})
-        assert client.state == "open" and servicer.calls == sent + 1
+        assert client.state == "open" and servicer.calls == sent + attempts
         servicer.fail = False
         clock.advance(60)
         client.predict("m", {"x": [1.0]})  # probe succeeds

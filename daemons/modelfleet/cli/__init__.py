@@ -33,10 +33,12 @@ _AREAS = (
     "devserver",
     "master",
     "operator",
+    "fleetops",
     "edits",
     "quarantine",
     "localfleet",
     "loadtest",
+    "tfserving",
 )
 
 # Top-level command -> the area module that registers it (a test checks it is complete).
@@ -76,6 +78,11 @@ class OneLineGroup(click.Group):
             ctx = getattr(exc, "ctx", None)
             where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             message = one_line(exc.format_message())
+            if isinstance(exc, click.NoSuchOption) and exc.option_name[1:2].isdigit():
+                # "-1" reads as an option to click; to the operator it is a bad version.
+                message = one_line(
+                    f"invalid version {exc.option_name!r}: must be a positive integer (no sign)"
+                )
             click.echo(f"modelfleet: error: {message}{where}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:

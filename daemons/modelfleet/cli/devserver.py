@@ -1,7 +1,9 @@
 """``modelfleet devserver run``: the TF-Serving-compatible development server.
 
 Flags follow ``tensorflow_model_server`` (``--port``, ``--model_config_file``,
-``--rest_api_port``) so scripts, systemd units and molecule hosts can swap one for the other.
+``--rest_api_port``, ``--grpc_channel_arguments``, ``--monitoring_config_file``) so scripts,
+systemd units and molecule hosts can swap one for the other. Like the real binary it exits at
+once on SIGTERM; ``--graceful-stop`` is a dev-server extra.
 """
 
 from __future__ import annotations
@@ -62,6 +64,30 @@ def register(cli: click.Group) -> None:
         help="Extra seconds per version load (tests, demos).",
     )
     @click.option(
+        "--grpc_channel_arguments",
+        "--grpc-channel-arguments",
+        "grpc_channel_arguments",
+        default="",
+        help="KEY=VALUE,... for the gRPC server (TF Serving's flag), e.g. "
+        "grpc.max_connection_age_ms=30000,grpc.max_connection_age_grace_ms=5000.",
+    )
+    @click.option(
+        "--monitoring_config_file",
+        "--monitoring-config-file",
+        "monitoring_config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="MonitoringConfig text file (TF Serving's flag): Prometheus page on the REST port.",
+    )
+    @click.option(
+        "--graceful-stop",
+        type=click.FloatRange(0, 600),
+        default=0.0,
+        show_default=True,
+        help="Seconds in-flight calls get on SIGTERM; 0 = exit at once, like "
+        "tensorflow_model_server (dev-server extra, for tests).",
+    )
+    @click.option(
         "--max_num_load_retries",
         "--max-num-load-retries",
         "max_num_load_retries",
@@ -106,6 +132,9 @@ def register(cli: click.Group) -> None:
         host: str,
         mode: str,
         load_delay: float,
+        grpc_channel_arguments: str,
+        monitoring_config_file: Path | None,
+        graceful_stop: float,
         max_num_load_retries: int,
         load_retry_interval_micros: int,
         num_load_threads: int,
@@ -114,6 +143,8 @@ def register(cli: click.Group) -> None:
     ) -> None:
         """Serve TF Serving's gRPC API (ModelService, PredictionService) on --port."""
         from ..devserver.manager import ManagerOptions
+        from ..devserver.metrics import parse_monitoring_config
+        from ..devserver.server import parse_channel_arguments
         from ..devserver.server import run as run_server
         from ..logsetup import configure_logging
         from ..tfserving.config import ConfigError
@@ -122,6 +153,15 @@ def register(cli: click.Group) -> None:
         if model_config_file is not None and not model_config_file.is_file():
             die(f"--model_config_file {model_config_file} does not exist")
         try:
+            parse_channel_arguments(grpc_channel_arguments)
+        except ValueError as exc:
+            die(str(exc))
+        if monitoring_config_file is not None:
+            try:
+                parse_monitoring_config(monitoring_config_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                die(f"--monitoring_config_file {monitoring_config_file}: {exc}")
+        try:
             run_server(
                 port=port,
                 model_config_file=model_config_file,
@@ -129,6 +169,9 @@ def register(cli: click.Group) -> None:
                 host=host,
                 mode=mode,
                 load_delay=load_delay,
+                grpc_channel_arguments=grpc_channel_arguments,
+                monitoring_config_file=monitoring_config_file,
+                graceful_stop=graceful_stop,
                 options=ManagerOptions(
                     max_num_load_retries=max_num_load_retries,
                     load_retry_interval=max(0, load_retry_interval_micros) / 1e6,

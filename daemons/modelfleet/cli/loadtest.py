@@ -61,6 +61,13 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--window", default=10.0, show_default=True, type=float)
     @click.option("--open-seconds", default=60.0, show_default=True, type=float)
+    @click.option(
+        "--attempts",
+        default=3,
+        show_default=True,
+        type=click.IntRange(1, 5),
+        help="gRPC attempts per call: an UNAVAILABLE Predict is retried on another node.",
+    )
     @click.option("--json", "as_json", is_flag=True)
     def loadtest(
         target: str,
@@ -74,31 +81,33 @@ def register(cli: click.Group) -> None:
         failure_ratio: float,
         window: float,
         open_seconds: float,
+        attempts: int,
         as_json: bool,
     ) -> None:
         """Send Predict calls at RATE for DURATION; print rate, success %, latency, trips.
 
         Exit 1 when fewer than 99 % of calls succeeded.
         """
-        from ..loadgen import resolve_targets, run_load
+        from ..loadgen import channel_spec, resolve_targets, run_load
         from ..loadgen.predictor import Predictor
         from ..names import InvalidName, validate_model_name
+        from ..tfserving.channel import ChannelPolicy
 
         try:
             validate_model_name(model)
             targets = resolve_targets(target)
+            predictor = Predictor(
+                channel_spec(target),
+                model=model,
+                inputs=parse_inputs(inputs),
+                timeout=timeout,
+                failure_ratio=failure_ratio,
+                window_seconds=window,
+                open_seconds=open_seconds,
+                policy=ChannelPolicy(connect_timeout=connect_timeout, retry_attempts=attempts),
+            )
         except (InvalidName, ValueError, OSError) as exc:
             die(str(exc))
-        predictor = Predictor(
-            targets,
-            model=model,
-            inputs=parse_inputs(inputs),
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            failure_ratio=failure_ratio,
-            window_seconds=window,
-            open_seconds=open_seconds,
-        )
         try:
             result = run_load(
                 predictor,
@@ -115,7 +124,7 @@ def register(cli: click.Group) -> None:
         else:
             lat = data["latency_ms"]
             rows = [
-                ("targets", ", ".join(targets)),
+                ("targets", f"{predictor.target} ({', '.join(targets)})"),
                 ("target rate", f"{rate:g}/s"),
                 ("achieved rate", f"{data['achieved_rate']:g}/s"),
                 ("calls", f"{data['sent']} sent, {data['dropped']} dropped"),

@@ -3,18 +3,24 @@
 ``GET /v1/models/<name>[/versions/<v>]`` (status), ``POST /v1/models/<name>[/versions/<v>|
 /labels/<l>]:predict`` with ``{"instances": [...]}`` (row format) or ``{"inputs": {...}}``
 (columnar format), and ``GET /v1/models`` (a dev-server extra: every model's states).
+
+With a metrics path (``--monitoring_config_file``), ``GET <path>`` answers the Prometheus page
+of :mod:`.metrics`; as in TF Serving, every REST request that names a model is counted in
+``:tensorflow:serving:request_count`` with its status code name.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..tfserving.proto import serving_pb2
 from ..tfserving.tensors import make_tensor, tensor_to_list
 from .manager import ModelManager, ServingError
+from .metrics import ServingMetrics
 
 __all__ = ["make_rest_server"]
 
@@ -43,23 +49,62 @@ def _dtype_of(values: Any) -> str:
     return "float32"
 
 
-def make_rest_server(host: str, port: int, manager: ModelManager) -> ThreadingHTTPServer:
+_CODE_OF_HTTP = {
+    200: "OK",
+    400: "INVALID_ARGUMENT",
+    404: "NOT_FOUND",
+    503: "UNAVAILABLE",
+    500: "INTERNAL",
+}
+
+
+def make_rest_server(
+    host: str,
+    port: int,
+    manager: ModelManager,
+    *,
+    metrics: ServingMetrics | None = None,
+    metrics_path: str | None = None,
+) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-        def _send(self, status: int, body: dict[str, Any]) -> None:
+        def _send(self, status: int, body: dict[str, Any], code: str | None = None) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            match = _PATH.match(self.path.split("?", 1)[0])
+            if metrics is not None and match:
+                status_name = code or _CODE_OF_HTTP.get(status, "UNKNOWN")
+                metrics.record(
+                    match["name"],
+                    status_name,
+                    api="predict" if match["predict"] else "GetModelStatus",
+                    entrypoint="REST",
+                    seconds=time.perf_counter() - self._started,
+                )
 
         def _error(self, exc: ServingError) -> None:
-            self._send(_HTTP.get(exc.code, 500), {"error": exc.message})
+            self._send(_HTTP.get(exc.code, 500), {"error": exc.message}, exc.code)
+
+        def _metrics_page(self) -> None:
+            assert metrics is not None
+            data = metrics.render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def do_GET(self) -> None:
+            self._started = time.perf_counter()
+            if metrics_path is not None and metrics is not None and self.path == metrics_path:
+                self._metrics_page()
+                return
             if self.path == "/v1/models":
                 self._send(200, {"models": manager.summary()})
                 return
@@ -91,6 +136,7 @@ def make_rest_server(host: str, port: int, manager: ModelManager) -> ThreadingHT
             )
 
         def do_POST(self) -> None:
+            self._started = time.perf_counter()
             match = _PATH.match(self.path)
             if not match or not match["predict"]:
                 self._send(404, {"error": f"no such endpoint: POST {self.path}"})

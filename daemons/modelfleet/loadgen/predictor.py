@@ -1,21 +1,23 @@
-"""Predict calls spread over the serving nodes behind one killswitch.
+"""Predict calls to the serving fleet through one channel and one killswitch, like the caller.
 
 The RUNBOOK's caller reaches TF Serving through a DNS name with one A record per node and
-guards the whole service with ONE killswitch. This module does the same: round-robin over
-the resolved targets, skipping for ``eject_seconds`` a target whose last call could not even
-connect (what gRPC's round_robin policy does with a subchannel in TRANSIENT_FAILURE), and
-every call counted by the shared :class:`~modelfleet.tfserving.killswitch.KillSwitchClient`.
+guards the whole service with ONE killswitch. This module does the same with gRPC's own
+machinery (:mod:`modelfleet.tfserving.channel`): one channel to ``dns:///name:8500`` (or to a
+static ``ipv4:`` address list), ``round_robin`` over every address, a retry of ``UNAVAILABLE``
+on another node, and every call counted by the shared
+:class:`~modelfleet.tfserving.killswitch.KillSwitchClient`.
+
+Which node answered is the servers' business: each node counts its own calls
+(``:tensorflow:serving:request_count`` on its metrics endpoint), which is what drains and the
+chaos suite read.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
-import time
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from ..tfserving.channel import ChannelPolicy, grpc_target
 from ..tfserving.client import TFServingClient
 from ..tfserving.errors import KillSwitchOpen, TFServingError
 from ..tfserving.killswitch import KillSwitchClient, KillSwitchMetrics
@@ -24,11 +26,15 @@ __all__ = ["Predictor"]
 
 
 class Predictor:
-    """Callable for :func:`modelfleet.loadgen.run_load`: ``predictor(i) -> (outcome, target)``."""
+    """Callable for :func:`modelfleet.loadgen.run_load`: ``predictor(i) -> (outcome, target)``.
+
+    ``targets``: a DNS name (``name:8500``), a gRPC URI, or a list of ``ip:port`` (the nodes
+    of a local fleet); a list becomes one static ``ipv4:`` channel.
+    """
 
     def __init__(
         self,
-        targets: Sequence[str],
+        targets: str | Sequence[str],
         *,
         model: str,
         inputs: dict[str, Any],
@@ -39,62 +45,42 @@ class Predictor:
         window_seconds: float = 10.0,
         min_requests: int = 20,
         open_seconds: float = 60.0,
-        eject_seconds: float = 2.0,
+        policy: ChannelPolicy | None = None,
         metrics: KillSwitchMetrics | None = None,
     ) -> None:
-        if not targets:
+        spec = targets if isinstance(targets, str) else ",".join(targets)
+        if not spec.strip():
             raise ValueError("no targets")
+        self.target = grpc_target(spec)
         self.model = model
         self.inputs = inputs
         self.timeout = timeout
-        self.eject_seconds = eject_seconds
-        self.clients = {
-            t: TFServingClient(t, timeout=timeout, connect_timeout=connect_timeout) for t in targets
-        }
-        self.targets = list(targets)
+        self.client = TFServingClient(
+            self.target,
+            timeout=timeout,
+            policy=policy or ChannelPolicy(connect_timeout=connect_timeout),
+        )
         self.switch = KillSwitchClient(
             service,
-            client=self.clients[self.targets[0]],
+            client=self.client,
             failure_ratio=failure_ratio,
             window_seconds=window_seconds,
             min_requests=min_requests,
             open_seconds=open_seconds,
             metrics=metrics,
         )
-        self._rr = itertools.cycle(range(len(self.targets)))
-        self._ejected: dict[str, float] = {}
-        self.served: Counter[str] = Counter()  # successful calls per target, live
-        self._lock = threading.Lock()
 
     def trips(self) -> int:
         return int(self.switch.metrics.trips.labels(self.switch.target)._value.get())
 
-    def pick(self) -> str:
-        now = time.monotonic()
-        with self._lock:
-            for _ in range(len(self.targets)):
-                target = self.targets[next(self._rr)]
-                if self._ejected.get(target, 0.0) <= now:
-                    return target
-            # Every target ejected: try one anyway (a probe), as gRPC would.
-            return self.targets[next(self._rr)]
-
     def __call__(self, _i: int) -> tuple[str, str]:
-        target = self.pick()
-        client = self.clients[target]
         try:
-            self.switch.call(lambda: client.predict(self.model, self.inputs, timeout=self.timeout))
+            self.switch.predict(self.model, self.inputs, timeout=self.timeout)
         except KillSwitchOpen:
-            return "killswitch", target
+            return "killswitch", self.target
         except TFServingError as exc:
-            if exc.unreachable:
-                with self._lock:
-                    self._ejected[target] = time.monotonic() + self.eject_seconds
-            return ("timeout" if exc.code == "DEADLINE_EXCEEDED" else "error"), target
-        with self._lock:
-            self.served[target] += 1
-        return "ok", target
+            return ("timeout" if exc.code == "DEADLINE_EXCEEDED" else "error"), self.target
+        return "ok", self.target
 
     def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
+        self.client.close()

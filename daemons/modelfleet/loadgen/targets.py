@@ -1,23 +1,26 @@
-"""Resolve the load generator's targets: a DNS name (every A record) or an explicit list.
+"""The load generator's targets: a DNS name (every A record is a node) or an explicit list.
 
 The RUNBOOK's callers reach TF Serving through one DNS name with an A record per serving
-node; resolving all records and spreading calls over them is what a gRPC client with
-round_robin does, and it makes a node leaving DNS visible in the figures.
+node. :func:`channel_spec` keeps a single name as a name, so the gRPC channel resolves it
+itself and follows DNS changes (a drained zone leaves, an undrained one comes back);
+:func:`resolve_targets` lists the addresses behind it for display and early errors.
 """
 
 from __future__ import annotations
 
 import socket
 
-__all__ = ["resolve_targets"]
+__all__ = ["channel_spec", "resolve_targets"]
+
+
+def _items(spec: str) -> list[str]:
+    return [s.strip() for s in spec.split(",") if s.strip()]
 
 
 def resolve_targets(spec: str, default_port: int = 8500) -> list[str]:
     """``host[:port]`` (all addresses of host) or ``a:p,b:p`` → a sorted list of ``ip:port``."""
     targets: set[str] = set()
-    for item in (s.strip() for s in spec.split(",")):
-        if not item:
-            continue
+    for item in _items(spec):
         host, sep, port_text = item.rpartition(":")
         if not sep:
             host, port_text = item, str(default_port)
@@ -29,3 +32,12 @@ def resolve_targets(spec: str, default_port: int = 8500) -> list[str]:
     if not targets:
         raise ValueError(f"no targets in {spec!r}")
     return sorted(targets)
+
+
+def channel_spec(spec: str, default_port: int = 8500) -> str:
+    """What the Predict channel should dial: one name stays a name (gRPC re-resolves it);
+    a list is resolved once here into addresses (gRPC takes one name per channel)."""
+    items = _items(spec)
+    if len(items) == 1:
+        return items[0]
+    return ",".join(resolve_targets(spec, default_port))

@@ -29,6 +29,7 @@ PULLER_PORT = 8001
 CONFIG_MANAGER_PORT = 8002
 TFSERVING_PORT = 8500
 TFSERVING_REST_PORT = 8501
+METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
 class FleetError(RuntimeError):
@@ -59,6 +60,10 @@ class FleetSpec:
     heartbeat_interval: float = 2.0
     devserver_mode: str = "auto"  # "no-tensorflow": load-only dev servers, light and fast
     devserver_args: list[str] = field(default_factory=list)  # e.g. ["--load-delay", "1"]
+    # TF Serving's grpc.max_connection_age_ms / _grace_ms (0 = not set): clients reconnect and
+    # re-resolve DNS at that age, which is what lets drains and undrains move traffic.
+    connection_age_ms: int = 0
+    connection_age_grace_ms: int = 0
     # TF Serving retries a failing load (reported LOADING) before it ends in error; its
     # defaults (5 retries, 60 s apart) keep a broken version loading 5 minutes. A local fleet
     # is for demos and tests: 2 retries, 1 s apart. devserver_args may override both.
@@ -219,6 +224,9 @@ class Fleet:
             config = base / "serving_config" / "models.config"
             if not config.exists():
                 config.write_text("model_config_list {\n}\n")
+            (base / "serving_config" / "monitoring.config").write_text(
+                f'prometheus_config {{\n  enable: true,\n  path: "{METRICS_PATH}"\n}}\n'
+            )
 
     def node_env(self, node: NodeSpec, service: str) -> dict[str, str]:
         base = self.node_dir(node)
@@ -277,6 +285,15 @@ class Fleet:
         config = str(base / "serving_config" / "models.config")
         tfserving = [*mf, "devserver", "run", "--host", node.address, "--port", str(TFSERVING_PORT)]
         tfserving += ["--rest_api_port", str(TFSERVING_REST_PORT), "--model_config_file", config]
+        tfserving += [
+            "--monitoring_config_file",
+            str(base / "serving_config" / "monitoring.config"),
+        ]
+        if self.spec.connection_age_ms:
+            age = f"grpc.max_connection_age_ms={self.spec.connection_age_ms}"
+            if self.spec.connection_age_grace_ms:
+                age += f",grpc.max_connection_age_grace_ms={self.spec.connection_age_grace_ms}"
+            tfserving += ["--grpc_channel_arguments", age]
         tfserving += ["--max_num_load_retries", str(self.spec.load_retries)]
         tfserving += ["--load_retry_interval_micros", str(int(self.spec.load_retry_interval * 1e6))]
         tfserving += ["--mode", self.spec.devserver_mode, *self.spec.devserver_args]
@@ -327,6 +344,10 @@ class Fleet:
 
     def start_node(self, node: NodeSpec) -> list[Proc]:
         return [self.start_node_service(node, role) for role in self.commands(node)]
+
+    def metrics_url(self, node: NodeSpec) -> str:
+        """The node's TF Serving Prometheus page (request count, as tensorflow_model_server)."""
+        return f"http://{node.address}:{TFSERVING_REST_PORT}{METRICS_PATH}"
 
     def node(self, name: str) -> NodeSpec:
         for node in self.spec.nodes:

@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from ..contracts.cluster import AuditEntry, RequestSummary
 from ..logsetup import kv
@@ -39,6 +40,13 @@ __all__ = ["MasterSettings", "create_app"]
 log = logging.getLogger(__name__)
 
 _NOT_AUDITED = ("/healthz", "/readyz", "/metrics")
+
+
+class HostConverter(BaseConverter):
+    """A host in ``/nodes/<host:hostname>``: one segment, never ``register`` (that path is
+    the registration endpoint, and one path must mean one resource)."""
+
+    regex = r"(?!register$)[^/]+"
 
 
 def _audit_entry(status: int) -> AuditEntry:
@@ -93,6 +101,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Paths are matched as sent: a merged or redirected path would act on another model
     # (no rule ends with "/", so strict slashes never redirect either: they 404).
     app.url_map.merge_slashes = False
+    app.url_map.converters["host"] = HostConverter
     settings: MasterSettings = app.config["SETTINGS"] or MasterSettings.from_env()
     app.config["SETTINGS"] = settings
     app.config["TOKENS"] = {

@@ -29,7 +29,7 @@ from ..desired import DesiredState, served_versions
 from .audit import AuditLog
 from .desired_cache import DesiredCache
 from .fanout import Call, CallResult, FanOut
-from .hostview import RESTART_WINDOW, drift_problems, fold_host, models_view
+from .hostview import RESTART_WINDOW, drift_problems, drifting_hosts, fold_host, models_view
 from .registry import NodeEntry, Registry
 from .remote import RemoteState
 from .triage import triage
@@ -71,7 +71,7 @@ class Cluster:
         self.audit = audit
         self.drain_min_share = drain_min_share
         self.cache_seconds = cache_seconds
-        self.desired = DesiredCache(remote.read_desired)
+        self.desired = DesiredCache(remote.read_remote)
         self._lock = threading.Lock()
         self._cache: dict[str | None, tuple[float, ClusterStatus]] = {}
         self._tf_seen: dict[str, bool] = {}
@@ -130,6 +130,7 @@ class Cluster:
         self.desired._start()  # the bucket read runs while the nodes are asked
         nodes = [n for n in self.registry.nodes() if not zone or n.zone == zone]
         live = [n for n in nodes if not self.registry.is_stale(n, now)]
+        live_keys = {n.key for n in live}
         results = self.fanout.run(
             Call(n.key, n.hostname, n.port, "GET", _STATUS_PATH[n.service]) for n in live
         )
@@ -151,8 +152,10 @@ class Cluster:
             for hostname, entries in by_host.items()
         ]
         models = models_view(hosts, expected)
+        drifting = drifting_hosts(models)
         hosts = sorted(
-            (drift_problems(h, models) for h in hosts), key=lambda h: (h.zone, h.hostname)
+            (drift_problems(h, models, drifting) for h in hosts),
+            key=lambda h: (h.zone, h.hostname),
         )
         states = Counter(h.state for h in hosts)
         generated_at = now
@@ -179,7 +182,7 @@ class Cluster:
             hosts=tuple(hosts),
             models=models,
             drift=tuple(sorted({x for v in models.values() for x in v.drift_hosts})),
-            stale=tuple(sorted(n.key for n in nodes if n not in live)),
+            stale=tuple(sorted(n.key for n in nodes if n.key not in live_keys)),
             maintenance=maintenance,
             triage=verdict,
         )

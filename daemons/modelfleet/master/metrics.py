@@ -2,6 +2,10 @@
 
 The master runs one gunicorn worker (the registry lives in its memory), so metrics need no
 ``PROMETHEUS_MULTIPROC_DIR``; node gauges are computed from the registry at scrape time.
+
+``modelfleet_node_maintenance{host,zone}`` is 1 for every registered host that is in
+maintenance (its own flag or its zone's), else 0: alert rules join on ``host`` to keep
+planned work (a drain, a rollout batch) from paging.
 """
 
 from __future__ import annotations
@@ -33,6 +37,17 @@ class _NodesCollector(Collector):
         fam.add_metric(["stale"], stale)
         fam.add_metric(["maintenance"], maint)
         yield fam
+        per_host = GaugeMetricFamily(
+            "modelfleet_node_maintenance",
+            "1 while a host is in maintenance (its node or zone flag): planned work, no page",
+            labels=["host", "zone"],
+        )
+        hosts: dict[str, str] = {}
+        for n in nodes:
+            hosts.setdefault(n.hostname, n.zone)
+        for host, zone in sorted(hosts.items()):
+            per_host.add_metric([host, zone], 1 if self.registry.in_maintenance(host, zone) else 0)
+        yield per_host
 
 
 class MasterMetrics:

@@ -14,6 +14,7 @@ from typing import Any
 from .. import __version__
 from ..contracts import cluster as c
 from ..contracts import master_api as m
+from ..contracts import node
 from ..contracts.schema import json_schema
 from ..names import HOSTNAME_PATTERN, MODEL_NAME_PATTERN, VERSION_PATTERN
 from .api import MAX_BODY_BYTES
@@ -28,12 +29,16 @@ _ERRORS = {
     "409": "Conflict: lost race on desired state (`reason: precondition_failed`), or the edit "
     "does not fit the current state (`reason: invalid_for_current_state`, `in_use`, "
     "`unverified`).",
+    "405": "Method not allowed on this path (`Allow` lists those that are): "
+    "`/api/v1/nodes/register` takes POST only.",
     "413": f"Request body larger than {MAX_BODY_BYTES} bytes.",
     "502": "The bucket could not be read or written.",
 }
 
 _NAME = {"type": "string", "pattern": MODEL_NAME_PATTERN}
 _HOST = {"type": "string", "pattern": HOSTNAME_PATTERN, "maxLength": 253}
+# In /nodes/{hostname}: "register" is the registration endpoint, not a host.
+_HOST_SEGMENT = {**_HOST, "not": {"const": "register"}}
 _VERSION_TEXT = {"type": "string", "pattern": VERSION_PATTERN}
 
 
@@ -57,7 +62,6 @@ class _Builder:
         body: Any = None,
         body_required: bool = False,
         params: list[dict[str, Any]] | None = None,
-        raw_body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         codes = {"400", "401", "403", *errors}
         if body is not None:
@@ -82,10 +86,9 @@ class _Builder:
         if params:
             op["parameters"] = params
         if body is not None:
-            schema = raw_body if raw_body is not None else self.schema(body)
             op["requestBody"] = {
                 "required": body_required,
-                "content": {"application/json": {"schema": schema}},
+                "content": {"application/json": {"schema": self.schema(body)}},
             }
         return op
 
@@ -124,22 +127,8 @@ def _paths(b: _Builder) -> dict[str, Any]:
                 m.RegisterReply,
                 description="Sent by remote_model_puller and config_manager every heartbeat "
                 "interval. Answers whether the node's host or zone is in maintenance.",
-                body=_registration_schema(),
+                body=node.Registration,
                 body_required=True,
-                raw_body={
-                    "type": "object",
-                    "required": ["hostname", "service", "port"],
-                    "properties": {
-                        "hostname": _HOST,
-                        "service": {
-                            "type": "string",
-                            "enum": ["remote_model_puller", "config_manager"],
-                        },
-                        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                        "zone": _NAME,
-                        "version": {"type": "string", "maxLength": 64},
-                    },
-                },
             )
         },
         "/api/v1/nodes": {
@@ -150,13 +139,15 @@ def _paths(b: _Builder) -> dict[str, Any]:
                 "One host: its daemons and live status",
                 "read",
                 m.NodeDetail,
-                params=[_path("hostname", _HOST)],
+                ("405",),
+                params=[_path("hostname", _HOST_SEGMENT)],
             ),
             "delete": b.op(
                 "Forget a decommissioned host (it re-registers if it is alive)",
                 "admin",
                 m.ForgetReply,
-                params=[_path("hostname", _HOST)],
+                ("405",),
+                params=[_path("hostname", _HOST_SEGMENT)],
             ),
         },
         "/api/v1/cluster/status": {
@@ -368,12 +359,6 @@ def _paths(b: _Builder) -> dict[str, Any]:
             )
         },
     }
-
-
-def _registration_schema() -> Any:
-    """The registration body (``modelfleet.master.registry.validate_registration``); it
-    moves to the node side's declaration (``contracts.node``) once that lands."""
-    return dict[str, Any]
 
 
 def openapi_document() -> dict[str, Any]:

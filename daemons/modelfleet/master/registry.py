@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_json, read_json
+from ..contracts.node import NODE_SERVICES, Registration
+from ..contracts.schema import ContractError, from_json, to_json
 from ..logsetup import kv
-from ..names import InvalidName, validate_hostname, validate_zone
+from ..names import InvalidName
 
 __all__ = ["SERVICES", "NodeEntry", "Registry"]
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("remote_model_puller", "config_manager")
+SERVICES = NODE_SERVICES
 
 
 @dataclass
@@ -52,27 +54,13 @@ class NodeEntry:
 
 
 def validate_registration(body: object) -> dict[str, Any]:
-    """Check a registration body; raises :class:`InvalidName` (a ValueError) naming the field."""
-    if not isinstance(body, dict):
-        raise InvalidName("registration body must be a JSON object")
-    hostname = validate_hostname(body.get("hostname"))
-    service = body.get("service")
-    if service not in SERVICES:
-        raise InvalidName(f"service must be one of {', '.join(SERVICES)}")
-    port = body.get("port")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise InvalidName("port must be an integer between 1 and 65535")
-    zone = validate_zone(body.get("zone", "default"))
-    version = body.get("version", "")
-    if not isinstance(version, str) or len(version) > 64 or not version.isprintable():
-        raise InvalidName("version must be a short string")
-    return {
-        "hostname": hostname,
-        "service": service,
-        "port": port,
-        "zone": zone,
-        "version": version,
-    }
+    """Check a registration body (:class:`~modelfleet.contracts.node.Registration`); raises
+    :class:`InvalidName` (a ValueError) naming the field."""
+    try:
+        valid = from_json(Registration, body, "registration")
+    except ContractError as exc:
+        raise InvalidName(str(exc)) from None
+    return dict(to_json(valid))
 
 
 class Registry:

@@ -53,7 +53,7 @@ def list_nodes() -> Any:
     return reply(NodeList(nodes=nodes, count=len(nodes)))
 
 
-@bp.get("/nodes/<hostname>")
+@bp.get("/nodes/<host:hostname>")
 @require("read")
 def node_detail(hostname: str) -> Any:
     host_arg(hostname, "hostname")
@@ -68,7 +68,7 @@ def node_detail(hostname: str) -> Any:
     return reply(NodeDetail(hostname=hostname, daemons=daemons, status=live))
 
 
-@bp.delete("/nodes/<hostname>")
+@bp.delete("/nodes/<host:hostname>")
 @require("admin")
 @audited("forget_node")
 def forget_node(hostname: str) -> Any:

@@ -16,9 +16,11 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .. import __version__
+from ..contracts.node import NodeService, Registration
+from ..contracts.schema import to_json
 from ..logsetup import kv
 
 __all__ = ["Registrar"]
@@ -45,13 +47,9 @@ class Registrar:
     ) -> None:
         self.master_url = master_url.rstrip("/")
         self.token = token
-        self.payload: dict[str, Any] = {
-            "hostname": hostname,
-            "service": service,
-            "port": port,
-            "zone": zone,
-            "version": __version__,
-        }
+        self.payload: dict[str, Any] = to_json(
+            Registration(hostname, cast(NodeService, service), port, zone, __version__)
+        )
         self.interval = interval
         self.timeout = timeout
         self.max_backoff = max_backoff

@@ -1,20 +1,25 @@
 """Download one version into staging, verify every byte against its manifest, install it.
 
 Nothing here is visible to the config manager until the final rename; any failure (bad
-manifest, missing object, checksum mismatch, full disk, a kill) leaves at most a staging
-directory, which is removed here or at the next start.
+manifest, missing object, checksum mismatch, full disk, a kill) or a cancellation leaves at
+most a staging directory, which is removed here or at the next start. A cancelled pull
+raises :class:`~modelfleet.store.base.Cancelled`; ``guard`` is entered around the rename
+only, so the caller can make "cancelled" and "installed" exclusive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import shutil
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from ..contracts.node import PullState
 from ..localdir import LocalModelDir
 from ..logsetup import kv
 from ..names import InvalidName, safe_join
@@ -89,7 +94,9 @@ def pull_version(
     reserve_bytes: int = 0,
     fsync: bool = True,
     progress: Callable[[int], None] | None = None,
-    on_state: Callable[[str], None] | None = None,
+    on_state: Callable[[PullState], None] | None = None,
+    cancel: threading.Event | None = None,
+    guard: AbstractContextManager[object] | None = None,
 ) -> Path:
     """Fetch, verify and atomically install ``manifest``'s version; returns its directory.
 
@@ -127,6 +134,7 @@ def pull_version(
                 slice_bytes=slice_bytes,
                 progress=progress,
                 on_item=verify_now,
+                cancel=cancel,
             )
         except StoreError as exc:
             raise PullError("remote", f"{model}/{version}: {exc}") from None
@@ -148,11 +156,13 @@ def pull_version(
         if on_state:
             on_state("installing")
         try:
-            target = local.install(staging, manifest, fsync=fsync)
+            target = local.install(
+                staging, manifest, fsync=fsync, guard=guard or contextlib.nullcontext()
+            )
         except OSError as exc:
             raise PullError("conflict", f"{model}/{version}: cannot install: {exc}") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        local.discard_staging(staging)
         raise
     log.info(
         "version installed",

@@ -4,6 +4,10 @@ It speaks TF Serving's wire protocol with modelfleet's own generated messages
 (:mod:`.proto`), so it works against a real ``tensorflow_model_server`` and against the dev
 server alike, and never imports TensorFlow.
 
+The target may be one server (``host:8500``) or the whole service (``dns:///name:8500``, see
+:mod:`.channel`): the channel balances calls over every address with gRPC's ``round_robin``
+and retries a Predict that failed with ``UNAVAILABLE`` on another server.
+
 Every call has a deadline (``timeout``) and, when the channel is not connected yet, a
 separate short connect timeout: a TF Serving that is down or black-holed costs a caller
 ``connect_timeout`` (600 ms, the RUNBOOK's figure), not the whole request deadline.
@@ -18,6 +22,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from .channel import ChannelPolicy, channel_options, grpc_target
 from .config import ModelEntry, to_proto
 from .errors import TFServingError
 from .proto import error_codes_pb2, meta_graph_pb2, serving_pb2, serving_pb2_grpc, tensor_pb2
@@ -53,7 +58,8 @@ class VersionStatus:
 
 
 class TFServingClient:
-    """Thread-safe client of one TF Serving gRPC target (``host:port``)."""
+    """Thread-safe client of a TF Serving gRPC target: ``host:port``, ``dns:///name:port``,
+    ``ipv4:a:p,b:p`` (anything :func:`.channel.grpc_target` accepts)."""
 
     def __init__(
         self,
@@ -62,20 +68,16 @@ class TFServingClient:
         timeout: float = 5.0,
         connect_timeout: float = 0.6,
         max_message_bytes: int = 64 * 1024 * 1024,
+        policy: ChannelPolicy | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
-        self.connect_timeout = connect_timeout
+        self.policy = policy or ChannelPolicy(
+            connect_timeout=connect_timeout, max_message_bytes=max_message_bytes
+        )
+        self.connect_timeout = self.policy.connect_timeout
         self._channel = grpc.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_send_message_length", max_message_bytes),
-                ("grpc.max_receive_message_length", max_message_bytes),
-                # Reconnect quickly after a TF Serving restart (default backoff is up to 120 s).
-                ("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.min_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", 1000),
-            ],
+            grpc_target(target), options=channel_options(self.policy)
         )
         self._ready = False
         self._lock = threading.Lock()

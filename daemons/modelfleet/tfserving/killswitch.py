@@ -7,6 +7,12 @@ outage from tying up every caller thread. :class:`KillSwitch` is that state mach
 with an injectable clock), :class:`KillSwitchClient` wraps :class:`TFServingClient` with it
 and exports Prometheus metrics on a registry the caller passes in.
 
+The killswitch guards the whole service, as the RUNBOOK's did: give it the service name
+(``logginrec.mlmodels.icfsys.com:8500``, dialled as ``dns:///…`` with round robin over every
+node, see :mod:`.channel`). A call counts as failed only once gRPC's own retry of
+``UNAVAILABLE`` on another node failed too, so one node dying does not move the switch; a
+fleet-wide outage still opens it within the window.
+
 States: ``closed`` (calls go through, outcomes recorded in a sliding time window) →
 ``open`` (calls fail fast with :class:`KillSwitchOpen`, nothing is sent) after
 ``open_seconds`` → ``half_open``: exactly one probe call goes through; success closes the
@@ -23,6 +29,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from .channel import ChannelPolicy
 from .client import TFServingClient
 from .errors import KillSwitchOpen, TFServingError
 from .proto import serving_pb2
@@ -189,10 +196,11 @@ class KillSwitchClient:
         registry: CollectorRegistry | None = None,
         is_failure: Callable[[TFServingError], bool] = _default_is_failure,
         client: TFServingClient | None = None,
+        policy: ChannelPolicy | None = None,
     ) -> None:
         self.target = target
         self.client = client or TFServingClient(
-            target, timeout=timeout, connect_timeout=connect_timeout
+            target, timeout=timeout, policy=policy or ChannelPolicy(connect_timeout=connect_timeout)
         )
         self.metrics = metrics or KillSwitchMetrics(registry)
         self.is_failure = is_failure

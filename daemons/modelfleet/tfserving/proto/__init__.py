@@ -2,5 +2,6 @@
 
 Import the generated modules from here: ``serving_pb2`` (ModelSpec, GetModelStatus*,
 ReloadConfig*, ModelServerConfig, Predict*), ``serving_pb2_grpc`` (stubs and servicers),
-``tensor_pb2`` (TensorProto, DataType) and ``error_codes_pb2`` (tensorflow.error.Code).
+``tensor_pb2`` (TensorProto, DataType), ``error_codes_pb2`` (tensorflow.error.Code) and
+``monitoring_pb2`` (MonitoringConfig, the dev server's --monitoring_config_file).
 """

@@ -24,7 +24,13 @@ __all__ = ["PROTOS", "PROTO_DIR", "generate", "main", "stale_files"]
 
 PROTO_DIR = Path(__file__).resolve().parent
 PACKAGE_ROOT = PROTO_DIR.parent.parent.parent  # the directory holding ``modelfleet/``
-PROTOS = ("error_codes.proto", "tensor.proto", "meta_graph.proto", "serving.proto")
+PROTOS = (
+    "error_codes.proto",
+    "tensor.proto",
+    "meta_graph.proto",
+    "serving.proto",
+    "monitoring.proto",
+)
 _IMPORT_POOL = "from modelfleet.tfserving.proto import _pool as _modelfleet_pool\n"
 
 
