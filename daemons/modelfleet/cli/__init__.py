@@ -2,8 +2,9 @@
 
 Each area owns one module here with a ``register(group)`` function; heavy imports
 (google-cloud-storage, grpc, flask) happen inside the commands, and an area module is only
-imported when one of its commands runs (:data:`COMMANDS`), so quick commands such as
-``modelfleet healthcheck`` (run by systemd timers) stay fast and a node daemon's processes
+imported when a command is looked up that the areas before it lack (:data:`_AREAS`), so
+quick commands such as ``modelfleet healthcheck`` (run by systemd timers) stay fast and a
+node daemon's processes
 (``modelfleet configmanager run``: the gunicorn arbiter and the worker forked from it) do not
 carry the operator CLI, the desired-state domain and the store in memory.
 
@@ -23,42 +24,25 @@ import click
 from .. import __version__
 from .common import one_line
 
-__all__ = ["COMMANDS", "cli", "main"]
+__all__ = ["cli", "main"]
 
+# In lookup order: an area module is imported only when a command is looked up and the
+# areas before it did not have it, so the node daemons' areas come first.
 _AREAS = (
     "health",
     "puller",
-    "publish",
     "configmanager",
     "devserver",
+    "tfserving",
     "master",
+    "publish",
     "operator",
     "fleetops",
     "edits",
     "quarantine",
     "localfleet",
     "loadtest",
-    "tfserving",
 )
-
-# Top-level command -> the area module that registers it (a test checks it is complete).
-COMMANDS = {
-    "healthcheck": "health",
-    "puller": "puller",
-    "publish": "publish",
-    "configmanager": "configmanager",
-    "devserver": "devserver",
-    "master": "master",
-    **dict.fromkeys(
-        ("status", "nodes", "models", "sync", "reload", "drain-check", "triage", "maintenance"),
-        "operator",
-    ),
-    "audit": "operator",
-    **dict.fromkeys(("promote", "rollback", "pin", "label", "retire", "delete-version"), "edits"),
-    "quarantine": "quarantine",
-    "localfleet": "localfleet",
-    "loadtest": "loadtest",
-}
 
 
 class OneLineGroup(click.Group):
@@ -92,9 +76,7 @@ class OneLineGroup(click.Group):
 
 
 class LazyAreas(OneLineGroup):
-    """Imports an area's module the first time one of its commands is looked up."""
-
-    _loaded: set[str]
+    """Imports area modules, in :data:`_AREAS` order, only until a command is found."""
 
     def _load(self, area: str) -> None:
         loaded = self.__dict__.setdefault("_loaded", set())
@@ -103,8 +85,10 @@ class LazyAreas(OneLineGroup):
             importlib.import_module(f"{__name__}.{area}").register(self)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            self._load(COMMANDS[cmd_name])
+        for area in _AREAS:
+            if cmd_name in self.commands:
+                break
+            self._load(area)
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
