@@ -66,3 +66,25 @@ def test_sync_pass_with_bucket_through_symlink(tmp_path: Path, make_daemon: Any)
     dotted = make_daemon(f"{tmp_path}/disk/../bucket", LOCAL_MODEL_DIRECTORY=tmp_path / "l2")
     dotted.settle()
     assert dotted.installed == {"m": [1]}
+
+
+def test_local_bucket_gone_keeps_serving_what_the_node_has(
+    tmp_path: Path, make_daemon: Any
+) -> None:
+    """Bug: a local-directory bucket that disappeared (an unmounted disk) read as an empty
+    bucket: the fallback listing found no model and the node was told to serve nothing."""
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    store = open_store(str(bucket))
+    publish(store, write_model(tmp_path / "src"), "m")
+    daemon = make_daemon(str(bucket))
+    daemon.settle()
+    before = daemon.local.read_desired().models
+    assert before is not None and before["m"].versions == (1,)
+    bucket.rename(tmp_path / "unmounted")
+    daemon.sync_once()
+    assert daemon.last_sync.ok is False and "cannot be reached" in daemon.last_sync.error
+    assert daemon.local.read_desired().models == before
+    (tmp_path / "unmounted").rename(bucket)  # back: the next pass succeeds
+    daemon.sync_once()
+    assert daemon.last_sync.ok is True
