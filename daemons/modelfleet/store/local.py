@@ -255,6 +255,7 @@ class LocalStore:
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
         cancel: threading.Event | None = None,
+        on_range: Callable[[FetchItem, int, int], None] | None = None,
     ) -> None:
         self._count("download", len(items))
         try:
@@ -279,6 +280,7 @@ class LocalStore:
                 progress=progress,
                 on_item=on_item,
                 cancel=cancel,
+                on_range=on_range,
             )
         finally:
             beneath.close()
