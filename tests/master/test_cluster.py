@@ -319,3 +319,20 @@ def test_problem_codes_from_node_answers(
     assert drift["model"] == MODEL and drift["versions"] == [1]
     assert s["triage"]["verdict"] == "outage_single_node"
     assert s["triage"]["facts"]["helper_problems"] == [hosts[0].hostname]
+
+
+def test_an_answer_that_breaks_its_contract_is_a_problem(
+    client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict, monkeypatch: Any
+) -> None:
+    hosts = fleet(sim, client, tokens["cluster"], ["z1", "z2"])
+
+    def broken(self: SimHost) -> dict:
+        return {"service": "remote_model_puller", "last_sync": "yesterday"}
+
+    monkeypatch.setattr(SimHost, "puller_status", broken)
+    s = status(client, auth)
+    problems = {h["hostname"]: h["problems"] for h in s["hosts"]}
+    (problem,) = problems[hosts[0].hostname]
+    assert problem["code"] == "daemon_unreachable"
+    assert problem["service"] == "remote_model_puller"
+    assert "breaks its contract" in problem["message"]

@@ -38,6 +38,7 @@ __all__ = [
     "ProblemCode",
     "RequestSummary",
     "Restarts",
+    "Service",
     "Summary",
     "TFServingView",
     "Triage",
