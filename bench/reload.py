@@ -13,6 +13,7 @@ server (real TensorFlow when installed, else the no-TF mode).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -25,6 +26,8 @@ from typing import Any
 from modelfleet.atomic import atomic_write_json
 from modelfleet.configmanager import ConfigManager, ConfigManagerSettings
 from modelfleet.devserver import DevServer, make_loader
+from modelfleet.localdir import LocalModelDir
+from modelfleet.store.manifest import Manifest, ManifestFile, manifest_from_dir
 from modelfleet.tfserving import ModelEntry, TFServingClient
 
 
@@ -54,11 +57,19 @@ def _model_source(work: Path) -> tuple[Path, str]:
     return src, "no-tensorflow"
 
 
+@functools.cache
+def _files(src: Path) -> tuple[ManifestFile, ...]:
+    return manifest_from_dir(src, "bench", 1).files
+
+
 def _land(src: Path, local: Path, model: str, version: int) -> None:
-    staging = local / ".modelfleet" / f"staging-{model}-{version}"
-    shutil.copytree(src, staging)
-    (local / model).mkdir(parents=True, exist_ok=True)
-    os.rename(staging, local / model / str(version))
+    """Install a copy of ``src`` as the puller does: staging, its manifest, one rename (the
+    manifest's checksums are computed once per source, outside any timed region)."""
+    localdir = LocalModelDir(local)
+    staging = localdir.new_staging(model, version)
+    shutil.copytree(src, staging, dirs_exist_ok=True)
+    manifest = Manifest.build(model, version, _files(src), "bench")
+    localdir.install(staging, manifest, fsync=False)
 
 
 def _wait_available(client: TFServingClient, items: list[tuple[str, int]], timeout: float) -> None:
