@@ -9,13 +9,14 @@ waits on the master (invariant 5).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any, cast
-
-import requests
 
 from .. import __version__
 from ..contracts.node import NodeService, Registration
@@ -43,7 +44,6 @@ class Registrar:
         timeout: float = 3.0,
         max_backoff: float = 60.0,
         on_result: Callable[[bool, str], None] | None = None,
-        session: requests.Session | None = None,
     ) -> None:
         self.master_url = master_url.rstrip("/")
         self.token = token
@@ -54,7 +54,6 @@ class Registrar:
         self.timeout = timeout
         self.max_backoff = max_backoff
         self.on_result = on_result
-        self.session = session or requests.Session()
         self.registered = False
         self.last_error = ""
         self.failures = 0
@@ -62,20 +61,30 @@ class Registrar:
         self._thread: threading.Thread | None = None
 
     def register_once(self) -> bool:
-        """One registration attempt; never raises."""
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        """One registration attempt; never raises.
+
+        The standard library's HTTP client, not ``requests``: a node daemon's worker then
+        does not carry requests, urllib3 and charset-normalizer in memory for one POST.
+        """
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(  # noqa: S310 (MODELFLEET_MASTER_URL: http/https only)
+            f"{self.master_url}/api/v1/nodes/register",
+            data=json.dumps(self.payload).encode(),
+            headers=headers,
+            method="POST",
+        )
         try:
-            resp = self.session.post(
-                f"{self.master_url}/api/v1/nodes/register",
-                json=self.payload,
-                headers=headers,
-                timeout=self.timeout,
-            )
-            ok = resp.status_code == 200
-            self.last_error = "" if ok else f"master answered {resp.status_code}"
-        except requests.RequestException as exc:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                ok = resp.status == 200
+                self.last_error = "" if ok else f"master answered {resp.status}"
+        except urllib.error.HTTPError as exc:
+            ok, self.last_error = False, f"master answered {exc.code}"
+        except (OSError, ValueError) as exc:  # URLError, refused, timeout, bad URL
             ok = False
-            self.last_error = f"master unreachable: {type(exc).__name__}"
+            reason = getattr(exc, "reason", None)
+            self.last_error = f"master unreachable: {type(reason or exc).__name__}"
         if ok and not self.registered:
             log.info("registered with master", extra=kv(master=self.master_url))
         elif not ok and (self.registered or self.failures == 0):
