@@ -3,8 +3,9 @@
 The bucket is far away and every stream is capped, as real GCS is: the GCS emulator sits
 behind the fault proxy with 20 ms per request and 50 MiB/s per connection. Shapes:
 (a) 200 files of 256 KiB, (b) one 512 MiB file (64 MiB with --quick). Baselines:
-a sequential ``download_to_filename`` loop (what KServe's GCS agent does) and a pool of 8
-threads each running naive downloads (what ``gsutil -m cp`` does per file). The puller's
+a sequential ``download_to_filename`` loop (what KServe's GCS agent does) and a pool of 16
+threads each running naive downloads (what ``gsutil -m cp`` does per file), as many as the
+puller's default download workers. The puller's
 figure covers its whole path: manifest, listing, parallel/sliced fetch, crc32c of every file,
 atomic install. (c) the local-directory backend against ``cp -r`` of the same tree.
 
@@ -36,19 +37,37 @@ from modelfleet.puller.downloader import pull_version
 from modelfleet.store import adopt, open_store, publish, read_manifest
 
 MiB = 1 << 20
+_THREADED_EMULATOR = (
+    "import sys, http.server as s; s.HTTPServer = s.ThreadingHTTPServer; "
+    "from gcp_storage_emulator.__main__ import main; "
+    "sys.argv[0] = 'gcp-storage-emulator'; sys.exit(main())"
+)
 
 
 @contextlib.contextmanager
 def emulator() -> Iterator[str]:
-    """A gcp-storage-emulator on loopback; yields its endpoint and sets STORAGE_EMULATOR_HOST."""
+    """A gcp-storage-emulator on loopback; yields its endpoint and sets STORAGE_EMULATOR_HOST.
+
+    It answers requests in parallel, as GCS does: the emulator's own HTTP server handles one
+    request at a time, which would queue every client behind whichever slice is being sent
+    and measure the emulator, not the clients.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    binary = shutil.which("gcp-storage-emulator") or str(
-        Path(sys.executable).parent / "gcp-storage-emulator"
-    )
     proc = subprocess.Popen(
-        [binary, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"],
+        [
+            sys.executable,
+            "-c",
+            _THREADED_EMULATOR,
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "-q",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -70,10 +89,11 @@ def emulator() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def far_away(endpoint: str, *, latency: float, bandwidth_mib: float) -> Iterator[None]:
-    """Route every GCS request through the fault proxy, in its own process (its threads
-    must not share the measured process's GIL): ``latency`` per request and a bandwidth cap
-    per connection, as a real bucket behaves and a loopback emulator does not."""
+def proxy_process(
+    endpoint: str, *, mode: str = "latency", latency: float = 0.02, bandwidth_mib: float = 0
+) -> Iterator[int]:
+    """The fault proxy in front of ``endpoint``, in its own process (its threads must not
+    share the measured process's GIL); yields its port."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -82,7 +102,7 @@ def far_away(endpoint: str, *, latency: float, bandwidth_mib: float) -> Iterator
             "--backend",
             endpoint.removeprefix("http://"),
             "--mode",
-            "latency",
+            mode,
             "--latency",
             str(latency),
             "--bandwidth-mib",
@@ -93,15 +113,25 @@ def far_away(endpoint: str, *, latency: float, bandwidth_mib: float) -> Iterator
     )
     try:
         assert proc.stdout is not None
-        port = int(proc.stdout.readline().split()[1])
+        yield int(proc.stdout.readline().split()[1])
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def far_away(endpoint: str, *, latency: float, bandwidth_mib: float) -> Iterator[None]:
+    """Route this process's GCS requests through the fault proxy: ``latency`` per request
+    and a bandwidth cap per connection, as a real bucket behaves and a loopback emulator
+    does not."""
+    with proxy_process(endpoint, latency=latency, bandwidth_mib=bandwidth_mib) as port:
         # The emulator's mediaLinks name the host the client used, so listings made from
         # here on point the naive loops at the proxy too.
         os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
-        yield
-    finally:
-        os.environ["STORAGE_EMULATOR_HOST"] = endpoint
-        proc.kill()
-        proc.wait(10)
+        try:
+            yield
+        finally:
+            os.environ["STORAGE_EMULATOR_HOST"] = endpoint
 
 
 def new_bucket() -> str:
@@ -132,7 +162,7 @@ def best_of(runs: int, fn: Callable[[], float]) -> float:
     return min(fn() for _ in range(runs))
 
 
-def puller_pull(url: str, model: str, version: int, work: Path, workers: int = 8) -> float:
+def puller_pull(url: str, model: str, version: int, work: Path, workers: int = 16) -> float:
     """Seconds for the puller's whole path: manifest, listing, fetch, verify, install."""
     local_root = Path(tempfile.mkdtemp(dir=work))
     store = open_store(url)
@@ -233,7 +263,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 ):
                     ours = best_of(runs, lambda m=model: puller_pull(url, m, 1, work))
                     naive = best_of(1, lambda m=model: naive_gcs(url, m, 1, work))
-                    pool = best_of(runs, lambda m=model: naive_gcs(url, m, 1, work, threads=8))
+                    pool = best_of(runs, lambda m=model: naive_gcs(url, m, 1, work, threads=16))
                     name = f"pull_{label}_gcs_20ms_50MiBps"
                     records.append(record(f"{name}_vs_naive_loop", nbytes, ours, naive, goal))
                     records.append(record(f"{name}_vs_thread_pool", nbytes, ours, pool, 1.0))

@@ -10,7 +10,8 @@ import pytest
 
 from modelfleet.node.admin import create_node_app
 from modelfleet.puller.api import blueprint
-from modelfleet.store import MANIFEST_NAME, open_store, publish
+from modelfleet.store import MANIFEST_NAME, StoreError, open_store, publish
+from modelfleet.store.local import LocalStore
 from tests.support.helpers import free_port, wait_until
 from tests.support.storeutil import set_desired, tree_bytes, write_model
 
@@ -248,3 +249,43 @@ def test_master_absent_does_not_block_sync(
     assert status["master"]["registered"] is False
     assert "unreachable" in status["master"]["error"]
     assert daemon.ready() == (True, "ok")
+
+
+class _FlakyStore(LocalStore):
+    """A directory bucket that can fail its downloads, or every call (bucket unreachable)."""
+
+    fail_fetch = False
+    down = False
+
+    def stat(self, key: str) -> Any:
+        if self.down:
+            raise StoreError("bucket unreachable")
+        return super().stat(key)
+
+    def fetch(self, items: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if self.fail_fetch or self.down:
+            raise StoreError("connection reset")
+        super().fetch(items, **kwargs)
+
+
+def test_failed_pulls_back_off_but_retry_at_once_when_the_bucket_is_back(
+    tmp_path: Path, make_daemon: Any
+) -> None:
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    store = _FlakyStore(str(bucket))
+    publish(store, write_model(tmp_path / "src"), "m")
+    daemon = make_daemon(str(bucket), store=store, MODELFLEET_POLL_INTERVAL=30)
+    store.fail_fetch = True
+    daemon.settle()
+    (error,) = daemon.status()["errors"]
+    assert (error["reason"], error["attempts"]) == ("remote", 1) and error["retry_at"]
+    store.fail_fetch = False
+    daemon.settle()  # backing off (60 s): not retried by an ordinary pass
+    assert daemon.installed == {} and daemon.status()["errors"][0]["attempts"] == 1
+    store.down = True
+    daemon.sync_once()
+    assert daemon.last_sync.ok is False
+    store.down = False
+    daemon.settle()  # the bucket answers again: what failed on it is retried at once
+    assert daemon.installed == {"m": [1]} and daemon.status()["errors"] == []

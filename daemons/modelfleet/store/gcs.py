@@ -249,6 +249,7 @@ class GCSStore:
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
         cancel: threading.Event | None = None,
+        on_range: Callable[[FetchItem, int, int], None] | None = None,
     ) -> None:
         self._widen_pool(max(16, workers * 2))
         self._count("download", len(plan_units(items, slice_bytes, workers)))
@@ -260,6 +261,7 @@ class GCSStore:
             progress=progress,
             on_item=on_item,
             cancel=cancel,
+            on_range=on_range,
         )
 
     def _media_url(self, key: str, generation: int) -> str:

@@ -75,6 +75,12 @@ class LocalStore:
         """The root with symlinks and ``..`` resolved (what ``safe_join`` returns paths under)."""
         return self.root.resolve()
 
+    def _check_reachable(self) -> None:
+        """A missing root is a bucket that cannot be reached (an unmounted disk), never an
+        empty bucket: taking it for empty would tell every node to serve nothing."""
+        if not self.root.is_dir():
+            raise StoreError(f"{self.url} cannot be reached: not a directory")
+
     def _path(self, key: str) -> Path:
         try:
             return safe_join(self.root, key)
@@ -111,6 +117,7 @@ class LocalStore:
         try:
             size = path.stat().st_size
         except (FileNotFoundError, NotADirectoryError):
+            self._check_reachable()
             return None
         if not path.is_file():
             return None
@@ -125,6 +132,7 @@ class LocalStore:
             try:
                 data = path.read_bytes()
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                self._check_reachable()
                 raise NotFound(f"{self.url}/{key} does not exist") from None
             return data, self._generation(key, path)
 
@@ -162,6 +170,7 @@ class LocalStore:
         root = self._real_root()
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else root
         if not base.is_dir():
+            self._check_reachable()
             return []
         counters = (self.root / _META_DIR / ".generations").is_dir()
         start = base.relative_to(root).as_posix()
@@ -198,6 +207,7 @@ class LocalStore:
                 e.name for e in os.scandir(base) if e.is_dir() and not e.name.startswith(".")
             )
         except (FileNotFoundError, NotADirectoryError):
+            self._check_reachable()
             return []
 
     def delete(self, key: str) -> None:
@@ -245,6 +255,7 @@ class LocalStore:
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
         cancel: threading.Event | None = None,
+        on_range: Callable[[FetchItem, int, int], None] | None = None,
     ) -> None:
         self._count("download", len(items))
         try:
@@ -269,6 +280,7 @@ class LocalStore:
                 progress=progress,
                 on_item=on_item,
                 cancel=cancel,
+                on_range=on_range,
             )
         finally:
             beneath.close()

@@ -109,6 +109,7 @@ def run_fetch(
     progress: Callable[[int], None] | None = None,
     on_item: Callable[[FetchItem], None] | None = None,
     cancel: threading.Event | None = None,
+    on_range: Callable[[FetchItem, int, int], None] | None = None,
 ) -> int:
     """Fetch ``items`` with ``fetch_range``; returns the number of units (requests) run."""
     units = plan_units(items, slice_bytes, workers)
@@ -134,6 +135,8 @@ def run_fetch(
             fetch_range(unit, RangeSink(fd, unit.start, report, is_stopped))
         finally:
             os.close(fd)
+        if on_range is not None:
+            on_range(unit.item, unit.start, unit.end)
         with lock:
             remaining[id(unit.item)] -= 1
             done = remaining[id(unit.item)] == 0
