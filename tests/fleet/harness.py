@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import shutil
 import signal
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +62,30 @@ class NodeView:
         ]
 
 
+def free_subnet(nodes: int) -> str:
+    """A ``127.0.X`` loopback subnet whose node ports are free: runs of this test by other
+    people on the same machine (``make test``, ``make soak``) do not collide."""
+    rng = random.SystemRandom()
+    for _ in range(50):
+        subnet = f"127.0.{rng.randrange(100, 250)}"
+        hosts = [f"{subnet}.{i}" for i in range(1, nodes + 1)]
+        if all(_port_free(h, p) for h in hosts for p in (8500, 8501, 8001, 8002)):
+            return subnet
+    raise RuntimeError("no free loopback subnet for the fleet test")
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 class FleetHarness:
-    def __init__(self, root: Path, nodes: int = 2, subnet: str = "127.0.9") -> None:
+    def __init__(self, root: Path, nodes: int = 2, subnet: str | None = None) -> None:
+        subnet = subnet or free_subnet(nodes)
         spec = FleetSpec.default(
             root,
             nodes=nodes,
