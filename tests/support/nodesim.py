@@ -57,6 +57,7 @@ class SimHost:
     sync_ok: bool = True  # the puller's last sync reached the bucket
     models: dict[str, dict[str, str]] = field(default_factory=dict)  # model → {version: state}
     calls: list[tuple[str, str]] = field(default_factory=list)
+    authorized: list[bool] = field(default_factory=list)  # per call: carried its own token
 
     def puller_status(self) -> dict[str, Any]:
         local = {m: sorted(int(v) for v in vs) for m, vs in self.models.items()}
@@ -163,6 +164,7 @@ class NodeSim:
             if length:
                 await reader.readexactly(length)
             host.calls.append((method, path))
+            host.authorized.append(headers.get("authorization") == f"Bearer {self.token(host)}")
             if host.hang:
                 await asyncio.sleep(3600)
             if host.delay:
