@@ -54,11 +54,13 @@ def _run(
         raise
 
 
+@pytest.mark.timeout(1200)
 def test_fleet_converges(fleet: tuple[FleetHarness, InvariantWatcher]) -> None:
     _run(fleet, BOUNDED_SEED, examples=10, steps=12)
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(6 * 3600)  # a long run by design (the suite's default is 10 minutes)
 @pytest.mark.skipif(os.environ.get("MODELFLEET_SOAK") != "1", reason="make soak only")
 def test_fleet_soak(fleet: tuple[FleetHarness, InvariantWatcher]) -> None:
     seed = int(os.environ.get("MODELFLEET_FLEET_SEED") or random.SystemRandom().randrange(2**32))

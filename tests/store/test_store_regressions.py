@@ -62,3 +62,21 @@ def test_publish_adopt_through_symlinked_bucket(
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"adopted {link}/m/3: 4 files")
     assert complete_versions(open_store(str(link))) == ({"m": [3]}, [])
+
+
+def test_publish_adopt_into_an_unwritable_bucket_is_one_line(tmp_path: Path) -> None:
+    """An OS error (here: the manifest cannot be written) is one clear line, no traceback."""
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    version = tmp_path / "bucket" / "m" / "1"
+    version.mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"pb")
+    version.chmod(0o555)
+    try:
+        result = CliRunner().invoke(cli, ["publish", "--adopt", f"{tmp_path}/bucket/m/1"])
+    finally:
+        version.chmod(0o755)
+    assert result.exit_code == 1
+    assert result.output.startswith("modelfleet: error: ") and "Traceback" not in result.output
