@@ -50,9 +50,14 @@ class Bench:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {fleet.token('admin')}"
         self.cluster = requests.Session()
-        self.cluster.headers["Authorization"] = f"Bearer {fleet.token('cluster')}"
         self.clients = [TFServingClient(n.grpc_target, timeout=1.0) for n in fleet]
-        self.pullers = [f"http://{n.address}:8001/api/v1/status" for n in fleet]
+        self.pullers = [
+            (
+                f"http://{n.address}:8001/api/v1/status",
+                {"Authorization": f"Bearer {fleet.node_token(n)}"},
+            )
+            for n in fleet
+        ]
 
     def close(self) -> None:
         for client in self.clients:
@@ -83,8 +88,8 @@ class Bench:
 
     def pulls(self, model: str) -> list[dict[str, Any]]:
         found = []
-        for url in self.pullers:
-            body = self.cluster.get(url, timeout=5).json()
+        for url, headers in self.pullers:
+            body = self.cluster.get(url, headers=headers, timeout=5).json()
             found += [p for p in body["pulls"] if p["model"] == model]
         return found
 

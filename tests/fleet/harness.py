@@ -177,7 +177,7 @@ class FleetHarness:
         try:
             resp = requests.get(
                 f"http://{node.address}:{PORTS[role]}/api/v1{path}",
-                headers={"Authorization": f"Bearer {self.fleet.token('cluster')}"},
+                headers={"Authorization": f"Bearer {self.fleet.node_token(node)}"},
                 timeout=3,
             )
         except requests.RequestException as exc:

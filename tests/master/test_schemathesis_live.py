@@ -25,9 +25,9 @@ def test_schemathesis_cli_every_check_against_gunicorn(tmp_path: Path) -> None:
     bucket = tmp_path / "bucket"
     for v in (1, 2, 3):
         publish(bucket, MODEL, v)
-    files = {n: tmp_path / f"{n}.token" for n in ("admin", "readonly", "cluster")}
+    files = {n: tmp_path / f"{n}.token" for n in ("admin", "readonly", "node-key")}
     tokens = {n: make_token_file(p) for n, p in files.items()}
-    port = free_port()
+    port, sim_port = free_port(), free_port()
     env = {
         **os.environ,
         "MODELFLEET_BIND": f"127.0.0.1:{port}",
@@ -35,15 +35,15 @@ def test_schemathesis_cli_every_check_against_gunicorn(tmp_path: Path) -> None:
         "REMOTE_MODEL_DIRECTORY": str(bucket),
         "MODELFLEET_ADMIN_TOKEN_FILE": str(files["admin"]),
         "MODELFLEET_READONLY_TOKEN_FILE": str(files["readonly"]),
-        "MODELFLEET_CLUSTER_TOKEN_FILE": str(files["cluster"]),
+        "MODELFLEET_NODE_KEY_FILE": str(files["node-key"]),
+        "MODELFLEET_NODE_PORTS": f"remote_model_puller={sim_port},config_manager={sim_port}",
         "MODELFLEET_FANOUT_DEADLINE": "1",
         "MODELFLEET_STATUS_CACHE_SECONDS": "0",
     }
     master = LiveMaster(f"http://127.0.0.1:{port}", env, tokens, files, tmp_path / "state")
     master.start()
-    sim = NodeSim(tokens["cluster"])
+    sim = NodeSim(tokens["node-key"])
     try:
-        sim_port = free_port()
         for i, version in enumerate(("2", "2", "1")):
             sim.register(
                 sim.add_host(i, sim_port, zone=f"z{i}", models={MODEL: {version: "AVAILABLE"}}),

@@ -35,6 +35,7 @@ _AREAS = (
     "devserver",
     "tfserving",
     "master",
+    "token",
     "publish",
     "operator",
     "fleetops",

@@ -7,6 +7,11 @@ their admin port, see docs/contracts.md): a semaphore bounds the number of calls
 body, or an error (``timeout``, ``connection refused``, ``HTTP 503``…). Nothing raises.
 Threads and ``requests`` would cost ~1 ms of CPU per call and a thread each; this costs a
 coroutine and a socket.
+
+Each call carries its own credential and the address to connect to: the node's own token,
+sent only to the address the node registered from (:mod:`.identity`); the ``Host`` header
+names the node. A call without an address is not made (``unverified address``): no
+credential ever goes to an address nobody verified.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ __all__ = ["Call", "CallResult", "FanOut"]
 
 @dataclass(frozen=True)
 class Call:
-    """One call to make: ``key`` identifies the node daemon in the results."""
+    """One call to make: ``key`` identifies the node daemon in the results; the call
+    connects to ``address`` (verified) and names ``host`` in its Host header."""
 
     key: str
     host: str
@@ -32,6 +38,8 @@ class Call:
     method: str
     path: str
     body: dict[str, Any] | None = None
+    address: str = ""
+    token: str = ""
 
 
 @dataclass
@@ -74,10 +82,17 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
 
 
 async def http_call(
-    host: str, port: int, method: str, path: str, token: str, body: dict[str, Any] | None
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    token: str,
+    body: dict[str, Any] | None,
+    address: str | None = None,
 ) -> tuple[int, Any]:
-    """One HTTP/1.1 request with ``Connection: close``; returns (status, parsed JSON or text)."""
-    reader, writer = await asyncio.open_connection(host, port)
+    """One HTTP/1.1 request with ``Connection: close`` to ``address`` (default: ``host``);
+    returns (status, parsed JSON or text)."""
+    reader, writer = await asyncio.open_connection(address or host, port)
     try:
         payload = b"" if body is None else json.dumps(body).encode()
         head = (
@@ -117,13 +132,11 @@ class FanOut:
 
     def __init__(
         self,
-        token: str,
         *,
         concurrency: int = 200,
         deadline: float = 3.0,
         observe: Callable[[str, float, int, int], None] | None = None,
     ) -> None:
-        self.token = token
         self.concurrency = concurrency
         self.deadline = deadline
         self.observe = observe
@@ -148,11 +161,19 @@ class FanOut:
     async def _one(self, sem: asyncio.Semaphore, call: Call, deadline: float) -> CallResult:
         # The deadline covers waiting for a slot too: no node waits past it.
         start = time.monotonic()
+        if not call.address:
+            return CallResult(call.key, False, error="unverified address: not called")
         try:
             async with asyncio.timeout(deadline):
                 async with sem:
                     status, body = await http_call(
-                        call.host, call.port, call.method, call.path, self.token, call.body
+                        call.host,
+                        call.port,
+                        call.method,
+                        call.path,
+                        call.token,
+                        call.body,
+                        call.address,
                     )
         except TimeoutError:
             return CallResult(

@@ -4,7 +4,7 @@ Written next to the views, with every schema generated from the declarations the
 use (:mod:`modelfleet.contracts`): request bodies, success answers and the error shape.
 schemathesis checks the running API against it, responses included. ``x-auth-level`` says
 which token an operation needs: ``read`` (read-only or admin operator token), ``admin``
-(admin operator token) or ``cluster`` (node daemons).
+(admin operator token) or ``node`` (a node's own token, docs/contracts.md "Node identity").
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ __all__ = ["openapi_document"]
 _ERRORS = {
     "400": "Bad input: body, path or query parameter invalid; nothing changed.",
     "401": "No token or a wrong token.",
-    "403": "A valid token of a kind not allowed here (e.g. read-only token on a write).",
+    "403": "A valid token of a kind not allowed here (e.g. read-only token on a write); a "
+    "state change a browser sends from another origin; a registration for another node's "
+    "name, from an address its name does not resolve to, or on another port than its "
+    "service's (`reason: registration_refused`).",
     "404": "Unknown model, version, node or path.",
     "409": "Conflict: lost race on desired state (`reason: precondition_failed`), or the edit "
     "does not fit the current state (`reason: invalid_for_current_state`, `in_use`, "
@@ -32,7 +35,12 @@ _ERRORS = {
     "405": "Method not allowed on this path (`Allow` lists those that are): "
     "`/api/v1/nodes/register` takes POST only.",
     "413": f"Request body larger than {MAX_BODY_BYTES} bytes.",
+    "415": "A body (or a Content-Type) that is not `application/json`.",
+    "429": "The registry is full (`reason: registry_full`, `MODELFLEET_MAX_NODES`).",
     "502": "The bucket could not be read or written.",
+    "503": "DNS did not resolve a registering node's name in time; retry.",
+    "507": "The change could not be made durable (state or audit log not written: a full "
+    "disk); nothing changed (`reason: state_not_written`, `audit_not_written`).",
 }
 
 _NAME = {"type": "string", "pattern": MODEL_NAME_PATTERN}
@@ -65,7 +73,9 @@ class _Builder:
     ) -> dict[str, Any]:
         codes = {"400", "401", "403", *errors}
         if body is not None:
-            codes.add("413")
+            codes.update(("413", "415"))
+        if level == "admin" or level == "node":  # state changes: durable before acknowledged
+            codes.add("507")
         if params and any(p["in"] == "path" for p in params):
             codes.add("404")
         op: dict[str, Any] = {
@@ -123,8 +133,9 @@ def _paths(b: _Builder) -> dict[str, Any]:
         "/api/v1/nodes/register": {
             "post": b.op(
                 "Register a node daemon / heartbeat",
-                "cluster",
+                "node",
                 m.RegisterReply,
+                ("429", "503"),
                 description="Sent by remote_model_puller and config_manager every heartbeat "
                 "interval. Answers whether the node's host or zone is in maintenance.",
                 body=node.Registration,

@@ -41,6 +41,7 @@ from .api import (
     services,
     version_path_arg,
 )
+from .auditing import begin_change
 from .auth import require
 from .remote import MANIFEST_NAME, NotFound, PreconditionFailed, StoreError
 
@@ -126,6 +127,7 @@ def _edit(edit: Edit, if_generation: int | None = None) -> EditReply:
     does not fit the state), 502 (bucket failure).
     """
     s = services()
+    begin_change()
     try:
         result = s.remote.edit(edit, updated_by=f"{g.who}@master", if_generation=if_generation)
     except EditError as exc:
@@ -246,6 +248,7 @@ def delete_version(model: str, version: str) -> Any:
     in_catalog = entry is not None and number in entry.published
     if number not in present and not in_catalog:
         raise ApiError(404, f"no version {number} of {model}")
+    begin_change()
     if in_catalog:
         result = _edit(Edit("forget_version", model, number))
     else:  # objects of a version the catalog never listed: nothing to write

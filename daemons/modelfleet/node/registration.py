@@ -5,18 +5,25 @@ A node registers ``{hostname, service, port, zone, version}`` with
 ``interval`` seconds as its heartbeat. The master may be absent, down or slow: failures are
 retried with exponential backoff and full jitter in a daemon thread, so the sync loop never
 waits on the master (invariant 5).
+
+The token is this node's own (``mfn1.<hostname>.<mac>``, issued at provisioning): the master
+accepts the registration only for that hostname, from an address the hostname resolves to.
+When the hostname is an IP literal (a fleet on loopback, a node known by its address) the
+registration is sent from that address, so the master sees the address the node claims.
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import logging
 import random
+import ssl
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from .. import __version__
 from ..contracts.node import NodeService, Registration
@@ -44,9 +51,12 @@ class Registrar:
         timeout: float = 3.0,
         max_backoff: float = 60.0,
         on_result: Callable[[bool, str], None] | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.master_url = master_url.rstrip("/")
         self.token = token
+        self.ca_file = ca_file
+        self.source = _source_address(hostname)
         self.payload: dict[str, Any] = to_json(
             Registration(hostname, cast(NodeService, service), port, zone, __version__)
         )
@@ -60,6 +70,17 @@ class Registrar:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _connection(self) -> http.client.HTTPConnection:
+        parts = urlsplit(self.master_url)
+        host, port = parts.hostname or "", parts.port
+        source = (self.source, 0) if self.source else None
+        if parts.scheme == "https":
+            context = ssl.create_default_context(cafile=self.ca_file)
+            return http.client.HTTPSConnection(
+                host, port, timeout=self.timeout, source_address=source, context=context
+            )
+        return http.client.HTTPConnection(host, port, timeout=self.timeout, source_address=source)
+
     def register_once(self) -> bool:
         """One registration attempt; never raises.
 
@@ -69,22 +90,29 @@ class Registrar:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        req = urllib.request.Request(  # noqa: S310 (MODELFLEET_MASTER_URL: http/https only)
-            f"{self.master_url}/api/v1/nodes/register",
-            data=json.dumps(self.payload).encode(),
-            headers=headers,
-            method="POST",
-        )
+        path = urlsplit(self.master_url).path.rstrip("/") + "/api/v1/nodes/register"
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+            conn = self._connection()
+            try:
+                conn.request("POST", path, body=json.dumps(self.payload).encode(), headers=headers)
+                resp = conn.getresponse()
                 ok = resp.status == 200
-                self.last_error = "" if ok else f"master answered {resp.status}"
-        except urllib.error.HTTPError as exc:
-            ok, self.last_error = False, f"master answered {exc.code}"
-        except (OSError, ValueError) as exc:  # URLError, refused, timeout, bad URL
+                detail = ""
+                if not ok:
+                    try:
+                        detail = str(json.loads(resp.read(4096)).get("error", ""))[:200]
+                    except (ValueError, AttributeError):
+                        detail = ""
+                self.last_error = (
+                    ""
+                    if ok
+                    else f"master answered {resp.status}" + (f": {detail}" if detail else "")
+                )
+            finally:
+                conn.close()
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timeout, TLS
             ok = False
-            reason = getattr(exc, "reason", None)
-            self.last_error = f"master unreachable: {type(reason or exc).__name__}"
+            self.last_error = f"master unreachable: {type(exc).__name__}"
         if ok and not self.registered:
             log.info("registered with master", extra=kv(master=self.master_url))
         elif not ok and (self.registered or self.failures == 0):
@@ -115,3 +143,11 @@ class Registrar:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _source_address(hostname: str) -> str | None:
+    """The address to register from: the hostname itself when it is an IP literal."""
+    try:
+        return str(ipaddress.ip_address(hostname))
+    except ValueError:
+        return None
