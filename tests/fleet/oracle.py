@@ -5,7 +5,8 @@ Stated here independently of the code under test, from docs/contracts.md:
 - a model serves its desired ``versions``, else its newest published version; a retired
   model serves nothing;
 - a version that fails to load is quarantined and never served; the node serves the good
-  desired versions, or — when none is good — falls back to at most one good version;
+  desired versions, or — when none is good — falls back: it keeps serving what is up (the
+  good versions it served before), else the newest good installed version;
 - a label points at its version when that version is served, else at the newest served one.
 
 A node has converged for a model when TF Serving has settled (nothing START / LOADING /
@@ -83,8 +84,10 @@ def node_problems(view: NodeView, exp: Expectation) -> list[str]:
     elif exp.good:
         if serving != list(exp.good):
             p.append(f"serves {serving}, should serve {list(exp.good)}")
-    elif len(serving) > 1 or set(serving) & exp.corrupt or not set(serving) <= set(exp.published):
-        p.append(f"fallback serves {serving}: at most one good published version expected")
+    elif set(serving) & exp.corrupt or not set(serving) <= set(exp.published):
+        p.append(f"fallback serves {serving}: only good published versions may be served")
+    elif not serving and set(view.installed.get(m, [])) - exp.corrupt:
+        p.append(f"serves nothing although good versions are installed: {view.installed.get(m)}")
     p += _config_manager(view, exp, serving)
     p += _puller_and_disk(view, exp, serving)
     return p
