@@ -172,6 +172,43 @@ class FleetMachine(RuleBasedStateMachine):
         self.h.publish(model, version, corrupt=False, tag=str(next(self.copies)))
         self.deleted[model].discard(version)
 
+    @rule(
+        model=st.sampled_from([0, 1]),
+        picks=st.lists(st.integers(0, 100), min_size=2, max_size=3),
+    )
+    def promote_burst(self, model: int, picks: list[int]) -> None:
+        """Promotes in quick succession, without waiting for the fleet in between: pulls and
+        config walks in flight are overtaken by the next desired state."""
+        name = self.models[model]
+        for pick in picks:
+            entry = self.entry(name)
+            published = entry.get("published") or []
+            if not published or entry.get("retired"):
+                return
+            version = published[pick % len(published)]
+            self.step(f"promote {name} {version} (burst)")
+            self.edit("POST", f"/models/{name}/promote", {"version": version}, may_refuse=False)
+
+    @rule(
+        model=st.sampled_from([0, 1]),
+        pick=st.integers(0, 100),
+        node=st.integers(0, 7),
+        role=st.sampled_from(["remote_model_puller", "config_manager", "tfserving"]),
+    )
+    def promote_then_kill(self, model: int, pick: int, node: int, role: str) -> None:
+        """A promote, and at once a SIGKILL of one process of a node: mid-pull, mid-walk or
+        mid-load; it restarts and must finish the job."""
+        name = self.models[model]
+        entry = self.entry(name)
+        published = entry.get("published") or []
+        if not published or entry.get("retired"):
+            return
+        version = published[pick % len(published)]
+        spec = self.h.nodes[node % len(self.h.nodes)]
+        self.step(f"promote {name} {version}, at once kill -9 {role} on {spec.name}")
+        self.edit("POST", f"/models/{name}/promote", {"version": version}, may_refuse=False)
+        self.h.kill(spec, role)
+
     # -- faults -------------------------------------------------------------------------------
 
     @rule(node=st.integers(0, 7), role=st.sampled_from(["remote_model_puller", "config_manager"]))

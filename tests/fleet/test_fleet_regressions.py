@@ -2,7 +2,13 @@
 
 Each test drives :class:`tests.fleet.machine.FleetMachine` through the exact steps of a
 failing example (shrunk by hypothesis), checking convergence after every step as the
-machine does.
+machine does. A finding that is a race rather than a sequence is pinned down where it
+lives instead:
+
+- a retired model stayed AVAILABLE on one node for good (soak seed 1738707347 → the dev
+  server's file-system source reported a model from a poll that had read the config before
+  the reload removed it): ``tests/devserver/test_dev_manager.py::
+  test_model_removed_during_a_poll_stays_removed``.
 """
 
 from __future__ import annotations
