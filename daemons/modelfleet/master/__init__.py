@@ -97,6 +97,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     remote: RemoteState = app.config["REMOTE"] or open_remote(settings.remote)
     audit = AuditLog(settings.state_dir)
     fanout = FanOut(
+        ca_file=settings.node_ca_file,
         concurrency=settings.fanout_concurrency,
         deadline=settings.fanout_deadline,
         observe=metrics.observe_fanout,

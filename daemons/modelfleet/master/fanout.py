@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -89,10 +90,17 @@ async def http_call(
     token: str,
     body: dict[str, Any] | None,
     address: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, Any]:
-    """One HTTP/1.1 request with ``Connection: close`` to ``address`` (default: ``host``);
-    returns (status, parsed JSON or text)."""
-    reader, writer = await asyncio.open_connection(address or host, port)
+    """One HTTP/1.1 request with ``Connection: close`` to ``address`` (default: ``host``),
+    over TLS when ``tls`` is given (the node's certificate checked for ``host``); returns
+    (status, parsed JSON or text)."""
+    if tls is not None:
+        reader, writer = await asyncio.open_connection(
+            address or host, port, ssl=tls, server_hostname=host
+        )
+    else:
+        reader, writer = await asyncio.open_connection(address or host, port)
     try:
         payload = b"" if body is None else json.dumps(body).encode()
         head = (
@@ -136,7 +144,10 @@ class FanOut:
         concurrency: int = 200,
         deadline: float = 3.0,
         observe: Callable[[str, float, int, int], None] | None = None,
+        ca_file: str | None = None,
     ) -> None:
+        # Nodes behind TLS fronts: verified against the fleet CA (docs/contracts.md, TLS).
+        self.tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.concurrency = concurrency
         self.deadline = deadline
         self.observe = observe
@@ -174,6 +185,7 @@ class FanOut:
                         call.token,
                         call.body,
                         call.address,
+                        self.tls,
                     )
         except TimeoutError:
             return CallResult(
@@ -182,7 +194,7 @@ class FanOut:
                 error=f"timeout after {deadline:g}s",
                 elapsed=time.monotonic() - start,
             )
-        except (OSError, HttpError, ValueError, asyncio.IncompleteReadError) as exc:
+        except (OSError, HttpError, ValueError, asyncio.IncompleteReadError) as exc:  # TLS too
             text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             return CallResult(
                 call.key, False, error=f"unreachable: {text}", elapsed=time.monotonic() - start
