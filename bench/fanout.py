@@ -64,7 +64,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     n_hosts = 200 if quick else 1000
     sample = 20 if quick else 50
     tmp = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
-    tokens = {n: make_token_file(tmp / f"{n}.token") for n in ("admin", "readonly", "cluster")}
+    tokens = {n: make_token_file(tmp / f"{n}.token") for n in ("admin", "readonly", "node-key")}
     (tmp / "bucket").mkdir()
     port = free_port()
     env = {
@@ -74,17 +74,18 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         "REMOTE_MODEL_DIRECTORY": str(tmp / "bucket"),
         "MODELFLEET_ADMIN_TOKEN_FILE": str(tmp / "admin.token"),
         "MODELFLEET_READONLY_TOKEN_FILE": str(tmp / "readonly.token"),
-        "MODELFLEET_CLUSTER_TOKEN_FILE": str(tmp / "cluster.token"),
+        "MODELFLEET_NODE_KEY_FILE": str(tmp / "node-key.token"),
         "MODELFLEET_HEARTBEAT_INTERVAL": "600",
         "MODELFLEET_LOG_LEVEL": "WARNING",
     }
     exe = str(Path(sys.executable).parent / "modelfleet")
+    sim_port = free_port()
+    env["MODELFLEET_NODE_PORTS"] = f"remote_model_puller={sim_port},config_manager={sim_port}"
     master = subprocess.Popen([exe, "master", "run"], env=env, stdout=subprocess.DEVNULL)
-    sim = NodeSim(tokens["cluster"])
+    sim = NodeSim(tokens["node-key"])
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: port_open("127.0.0.1", port), timeout=60, what="master")
-        sim_port = free_port()
         for i in range(n_hosts):
             sim.add_host(
                 i, sim_port, zone=f"zone{i % 5 + 1}", models={"m": {"1": "AVAILABLE"}}, delay=DELAY
@@ -102,12 +103,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         rss = _rss_mb(master.pid)
         # sequential loop, as a naive master would do it
         session = requests.Session()
-        cluster = {"Authorization": f"Bearer {tokens['cluster']}"}
         hosts = list(sim.hosts.values())[:sample]
         started = time.monotonic()
         for h in hosts:
+            auth = {"Authorization": f"Bearer {sim.token(h)}"}
             for path in ("/api/v1/status", "/api/v1/models"):
-                session.get(f"http://{h.hostname}:{h.port}{path}", headers=cluster, timeout=10)
+                session.get(f"http://{h.hostname}:{h.port}{path}", headers=auth, timeout=10)
         sequential = (time.monotonic() - started) / sample * n_hosts
     finally:
         sim.close()

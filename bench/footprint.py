@@ -199,12 +199,7 @@ def run_configmanager(
     with tempfile.TemporaryDirectory(prefix="bench-footprint-cm-") as tmp:
         work = Path(tmp)
         local, state = work / "local", work / "state"
-        (local / "m" / "1").mkdir(parents=True)
-        (local / "m" / "1" / "saved_model.pb").write_bytes(b"x" * 1024)
-        (local / ".modelfleet").mkdir()
-        (local / ".modelfleet" / "desired.json").write_text(
-            '{"schema": 1, "models": {"m": {"versions": [1]}}}'
-        )
+        _install_one_version(local, work / "src")
         exe = str(Path(sys.executable).parent / "modelfleet")
         grpc_port, port = _free_port(), _free_port()
         dev = subprocess.Popen(
@@ -238,6 +233,21 @@ def run_configmanager(
             dev.terminate()
             dev.wait(timeout=15)
     return _records("configmanager", ours, base or baseline(idle))
+
+
+def _install_one_version(local: Path, src: Path) -> None:
+    """``m``/1 installed as the puller installs it (manifest, rename), and desired."""
+    from modelfleet.localdir import DesiredModel, LocalDesired, LocalModelDir
+    from modelfleet.store import manifest_from_dir
+
+    src.mkdir(parents=True)
+    (src / "saved_model.pb").write_bytes(b"x" * 1024)
+    local_dir = LocalModelDir(local)
+    local.mkdir(parents=True)
+    local_dir.write_desired(LocalDesired({"m": DesiredModel(versions=(1,))}))
+    staging = local_dir.new_staging("m", 1)
+    (staging / "saved_model.pb").write_bytes((src / "saved_model.pb").read_bytes())
+    local_dir.install(staging, manifest_from_dir(staging, "m", 1), fsync=False)
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

@@ -53,8 +53,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         )
         daemon = PullerDaemon(settings)
         daemon.recover()
-        daemon.sync_once()
-        assert sum(len(v) for v in daemon.present.values()) == MODELS
+        daemon.settle()
+        assert sum(len(v) for v in daemon.installed.values()) == MODELS
         # Baseline: one listing per model per poll, the way TF Serving watches gs:// itself.
         counts: dict[str, int] = {}
         base_store = open_store(

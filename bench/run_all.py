@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["pull", "remote_requests", "footprint", "reload", "fanout", "propagation", "rollout"]
+ORDER = [
+    "pull",
+    "remote_requests",
+    "footprint",
+    "reload",
+    "fanout",
+    "propagation",
+    "preemption",
+    "rollout",
+]
 
 
 def discover() -> list[Path]:

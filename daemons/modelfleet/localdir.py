@@ -35,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -388,12 +389,20 @@ class LocalModelDir:
             raise ValueError(f"{staging} is not a staging directory of {self.root}")
         shutil.rmtree(staging, ignore_errors=True)
 
-    def install(self, staging: Path, manifest: Manifest, *, fsync: bool = True) -> Path:
+    def install(
+        self,
+        staging: Path,
+        manifest: Manifest,
+        *,
+        fsync: bool = True,
+        guard: AbstractContextManager[object] | None = None,
+    ) -> Path:
         """Install a staging directory whose files were verified against ``manifest``.
 
         Writes the manifest into it (last), then moves it into place with one ``rename``,
         which refuses an existing non-empty target: nothing is ever replaced in place.
-        Raises OSError when the target exists.
+        Raises OSError when the target exists. ``guard`` is entered around the rename alone
+        (the puller uses it to make a cancellation and an install exclusive).
         """
         mpath = Path(staging) / MANIFEST_NAME
         with open(mpath, "wb") as fh:
@@ -405,6 +414,14 @@ class LocalModelDir:
             for dirpath, _dirs, _files in os.walk(staging):
                 fsync_dir(dirpath)
         target = self.version_path(manifest.model, manifest.version)
+        with guard or contextlib.nullcontext():
+            self._rename_into_place(Path(staging), target)
+        if fsync:
+            fsync_dir(target.parent)
+        return target
+
+    @staticmethod
+    def _rename_into_place(staging: Path, target: Path) -> None:
         for attempt in range(3):
             target.parent.mkdir(exist_ok=True)
             try:
@@ -412,11 +429,8 @@ class LocalModelDir:
                 break
             except FileNotFoundError:
                 # The config manager removed the emptied model directory in between.
-                if attempt == 2 or not Path(staging).is_dir():
+                if attempt == 2 or not staging.is_dir():
                     raise
-        if fsync:
-            fsync_dir(target.parent)
-        return target
 
     # -- deleting: the config manager only, after TF Serving unloaded the version -----------
 

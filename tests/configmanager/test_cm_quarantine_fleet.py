@@ -21,6 +21,7 @@ from modelfleet.cli import cli
 from modelfleet.configmanager.api import blueprint
 from modelfleet.master import create_app
 from modelfleet.node.admin import create_node_app
+from modelfleet.tokens import node_token
 from tests.configmanager.cmnode import Node, install, write_desired
 from tests.master.conftest import make_settings
 from tests.support.helpers import free_port, make_token_file, wait_until
@@ -35,13 +36,15 @@ def _serve(app: Any, host: str, port: int) -> BaseWSGIServer:
 class Fleet:
     def __init__(self, tmp: Path) -> None:
         self.tokens = {
-            n: make_token_file(tmp / f"{n}.token") for n in ("admin", "readonly", "cluster")
+            n: make_token_file(tmp / f"{n}.token") for n in ("admin", "readonly", "node-key")
         }
         self.admin_file = tmp / "admin.token"
         bucket = tmp / "bucket"
         bucket.mkdir()
+        port = free_port()  # both nodes' config managers, each on its own address
+        ports = {"remote_model_puller": 8001, "config_manager": port}
         self.master = create_app(
-            {"SETTINGS": make_settings(tmp, self.tokens, bucket), "TESTING": True}
+            {"SETTINGS": make_settings(tmp, self.tokens, bucket, node_ports=ports), "TESTING": True}
         )
         self.client = self.master.test_client()
         self.servers: list[BaseWSGIServer] = []
@@ -49,11 +52,12 @@ class Fleet:
         for i in (1, 2):
             (tmp / f"n{i}").mkdir()
             node = Node(tmp / f"n{i}")
-            host, port = f"127.0.5.{i}", free_port()
+            host = f"127.0.5.{i}"
+            token = node_token(self.tokens["node-key"], host)  # issued to this node
             node.settings = dataclasses.replace(node.settings, hostname=host)
             node.restart_cm()
             self.nodes.append(node)
-            app = create_node_app(node.cm, self.tokens["cluster"], blueprint(node.cm))
+            app = create_node_app(node.cm, token, blueprint(node.cm))
             self.servers.append(_serve(app, host, port))
             resp = self.client.post(
                 "/api/v1/nodes/register",
@@ -63,7 +67,8 @@ class Fleet:
                     "port": port,
                     "zone": f"zone{i}",
                 },
-                headers={"Authorization": f"Bearer {self.tokens['cluster']}"},
+                headers={"Authorization": f"Bearer {token}"},
+                environ_base={"REMOTE_ADDR": host},  # registered from its own address
             )
             assert resp.status_code == 200, resp.json
         self.master_port = free_port()

@@ -246,3 +246,15 @@ def test_modules_import_in_either_order() -> None:
         subprocess.run(
             [sys.executable, "-c", f"import {first}; import modelfleet.master"], check=True
         )
+
+
+def test_publish_after_a_label_on_a_model_that_follows_the_newest() -> None:
+    """Found by the edit-sequence property: publish 1, label stable 1, publish 2 left a
+    document whose label pointed at an unserved version — every later write failed."""
+    state = apply(DesiredState(), Edit("publish", "a", 1))
+    state = apply(state, Edit("label", "a", 1, label="stable"))
+    assert state.models["a"].versions == (1,)  # the label made the serving set explicit
+    state = apply(state, Edit("publish", "a", 2))
+    assert served_versions(state.models["a"]) == (1,)
+    encode_desired(state)  # still writable
+    assert served_versions(apply(state, Edit("promote", "a", 2)).models["a"]) == (2,)

@@ -281,3 +281,32 @@ def test_file_loader_missing_pb(tmp_path: Path) -> None:
     with pytest.raises(LoadError) as info:
         FileLoader().load(tmp_path / "1")
     assert info.value.code == "NOT_FOUND"
+
+
+def test_model_removed_during_a_poll_stays_removed(tmp_path: Path) -> None:
+    """Found by the fleet state machine (a retired model served for good): a source poll
+    that read the old config reported the model after the update removing it."""
+    from modelfleet.devserver.source import FileSystemSource
+
+    _version(tmp_path, "m", 3)
+    seen: dict[str, list[int]] = {}
+    inside, release = threading.Event(), threading.Event()
+
+    def callback(model: str, base_path: str, versions: list[int]) -> None:
+        if versions and threading.current_thread().name == "poller":
+            inside.set()
+            release.wait(5)
+        seen[model] = versions
+
+    source = FileSystemSource(callback)
+    source.update_config([_entry(tmp_path, [3])])
+    poller = threading.Thread(target=source.poll, name="poller")
+    poller.start()
+    assert inside.wait(5)
+    remover = threading.Thread(target=source.update_config, args=([],))
+    remover.start()
+    time.sleep(0.1)  # the update waits for the poll in progress
+    release.set()
+    poller.join(5)
+    remover.join(5)
+    assert seen["m"] == []

@@ -14,13 +14,18 @@ from flask.testing import FlaskClient
 from modelfleet.desired import DesiredState, ModelEntry, write_remote
 from modelfleet.master import MasterSettings, create_app
 from modelfleet.store.local import LocalStore
+from modelfleet.tokens import node_token
 from tests.support.helpers import make_token_file
-from tests.support.nodesim import NodeSim
+from tests.support.nodesim import NodeSim, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 MODEL = "half_plus_two"
+# The port every simulated node listens on (both daemons): the master under test takes it
+# as the service port of both (MODELFLEET_NODE_PORTS), as production takes 8001 and 8002.
+SIM_PORT = free_port()
+SIM_PORTS = {"remote_model_puller": SIM_PORT, "config_manager": SIM_PORT}
 
 
 def publish(root: Path, model: str, version: int) -> None:
@@ -43,7 +48,7 @@ def publish(root: Path, model: str, version: int) -> None:
 def tokens(tmp_path: Path) -> dict[str, str]:
     return {
         name: make_token_file(tmp_path / f"{name}.token")
-        for name in ("admin", "readonly", "cluster")
+        for name in ("admin", "readonly", "node-key")
     }
 
 
@@ -69,7 +74,8 @@ def make_settings(
         remote=str(bucket),
         admin_token=tokens["admin"],
         readonly_token=tokens["readonly"],
-        cluster_token=tokens["cluster"],
+        node_key=tokens["node-key"],
+        node_ports=kw.pop("node_ports", SIM_PORTS),
         fanout_deadline=kw.pop("fanout_deadline", 1.0),
         status_cache_seconds=kw.pop("status_cache_seconds", 0.0),
         **kw,
@@ -95,27 +101,43 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def auth(tokens: dict[str, str]) -> dict[str, dict[str, str]]:
-    return {k: {"Authorization": f"Bearer {v}"} for k, v in tokens.items()}
+    return {k: {"Authorization": f"Bearer {v}"} for k, v in tokens.items() if k != "node-key"}
+
+
+def node_auth(key: str, hostname: str) -> dict[str, str]:
+    """The Authorization header of node ``hostname`` (its own token)."""
+    return {"Authorization": f"Bearer {node_token(key, hostname)}"}
+
+
+def post_registration(
+    client: FlaskClient, key: str, body: dict[str, Any], source: str | None = None
+) -> Any:
+    """POST a registration as node ``body['hostname']`` would: its own token, sent from its
+    own address (``source`` overrides the address, ``key`` the key the token comes from)."""
+    hostname = str(body["hostname"])
+    return client.post(
+        "/api/v1/nodes/register",
+        json=body,
+        headers=node_auth(key, hostname),
+        environ_base={"REMOTE_ADDR": source or hostname},
+    )
 
 
 @pytest.fixture
 def sim(tokens: dict[str, str]) -> Iterator[NodeSim]:
-    s = NodeSim(tokens["cluster"])
+    s = NodeSim(tokens["node-key"])
     yield s
     s.close()
 
 
-def register(client: FlaskClient, token: str, host: Any) -> None:
+def register(client: FlaskClient, key: str, host: Any) -> None:
     for service in ("remote_model_puller", "config_manager"):
-        resp = client.post(
-            "/api/v1/nodes/register",
-            json={
-                "hostname": host.hostname,
-                "service": service,
-                "port": host.port,
-                "zone": host.zone,
-                "version": "sim",
-            },
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        body = {
+            "hostname": host.hostname,
+            "service": service,
+            "port": host.port,
+            "zone": host.zone,
+            "version": "sim",
+        }
+        resp = post_registration(client, key, body)
         assert resp.status_code == 200, resp.json

@@ -115,7 +115,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     bucket = tmp / "bucket"
     for v in (1, 2, 3):
         publish(bucket, MODEL, v)
-    tokens = {n: make_token_file(tmp / f"{n}.token") for n in ("admin", "readonly", "cluster")}
+    tokens = {n: make_token_file(tmp / f"{n}.token") for n in ("admin", "readonly", "node-key")}
     state = tmp / "state"
     state.mkdir()
     settings_ = MasterSettings(
@@ -123,7 +123,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         remote=str(bucket),
         admin_token=tokens["admin"],
         readonly_token=tokens["readonly"],
-        cluster_token=tokens["cluster"],
+        node_key=tokens["node-key"],
         fanout_deadline=0.5,
         status_cache_seconds=0.0,
     )
@@ -216,6 +216,11 @@ POSITIONS = [
     ("host", ["sync", "--node", "X"]),
     ("host", ["reload", "--node", "X"]),
     ("host", ["maintenance", "clear", "--node", "X"]),
+    ("model", ["quarantine", "list", "X"]),
+    ("model", ["quarantine", "clear", "X"]),
+    ("version", ["quarantine", "clear", MODEL, "X"]),
+    ("zone", ["quarantine", "list", "--zone", "X"]),
+    ("host", ["quarantine", "clear", MODEL, "--node", "X"]),
 ]
 
 

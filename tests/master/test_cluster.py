@@ -11,11 +11,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from modelfleet.master.fanout import Call, FanOut
+from modelfleet.tokens import node_token
 from tests.support.nodesim import NodeSim, SimHost, free_port
 
-from .conftest import MODEL, register
+from .conftest import MODEL, SIM_PORT, register
 
-PORT = free_port()
+PORT = SIM_PORT
 
 
 def fleet(
@@ -36,7 +37,7 @@ def status(client: FlaskClient, auth: dict, **params: str) -> dict:
 
 
 def test_status_all_healthy(client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict) -> None:
-    fleet(sim, client, tokens["cluster"], ["zone1", "zone1", "zone2"])
+    fleet(sim, client, tokens["node-key"], ["zone1", "zone1", "zone2"])
     s = status(client, auth)
     assert s["summary"]["hosts"] == 3 and s["summary"]["healthy"] == 3
     assert s["models"][MODEL]["expected"] == [2]
@@ -53,7 +54,7 @@ def test_status_all_healthy(client: FlaskClient, auth: dict, sim: NodeSim, token
 def test_drift_and_partial_results_within_deadline(
     client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict
 ) -> None:
-    hosts = fleet(sim, client, tokens["cluster"], ["zone1", "zone1", "zone2", "zone2"])
+    hosts = fleet(sim, client, tokens["node-key"], ["zone1", "zone1", "zone2", "zone2"])
     hosts[1].models = {MODEL: {"1": "AVAILABLE"}}  # drift
     hosts[2].hang = True  # never answers: must not delay past the deadline (1 s)
     started = time.monotonic()
@@ -72,26 +73,38 @@ def test_drift_and_partial_results_within_deadline(
 def test_fanout_engine_bounds_and_errors(tokens: dict, sim: NodeSim) -> None:
     ok = sim.add_host(0, PORT, delay=0.05)
     slow = sim.add_host(1, PORT, hang=True)
+    dead = "127.0.9.9"
+
+    def call(key: str, host: str, port: int, token: str | None = None, address: str = "") -> Call:
+        token = token or node_token(tokens["node-key"], host)
+        return Call(key, host, port, "GET", "/api/v1/status", address=address or host, token=token)
+
     calls = [
-        Call("ok", ok.hostname, PORT, "GET", "/api/v1/status"),
-        Call("slow", slow.hostname, PORT, "GET", "/api/v1/status"),
-        Call("dead", "127.0.9.9", free_port("127.0.9.9"), "GET", "/api/v1/status"),
+        call("ok", ok.hostname, PORT),
+        call("slow", slow.hostname, PORT),
+        call("dead", dead, free_port(dead)),
+        call("unverified", ok.hostname, PORT, address=""),
     ]
-    fan = FanOut(tokens["cluster"], concurrency=2, deadline=0.5)
+    calls[3] = Call("unverified", ok.hostname, PORT, "GET", "/api/v1/status", token="x" * 20)
+    fan = FanOut(concurrency=2, deadline=0.5)
     started = time.monotonic()
+    before = len(ok.calls)
     results = fan.run(calls)
     assert time.monotonic() - started < 1.5
     assert results["ok"].ok and results["ok"].body["service"] == "remote_model_puller"
     assert results["slow"].error == "timeout after 0.5s"
     assert results["dead"].error.startswith("unreachable")
-    wrong = FanOut("bad-token-bad-token", deadline=1).run(calls[:1])
+    # a call without a verified address is never made: its credential goes nowhere
+    assert results["unverified"].error.startswith("unverified address")
+    assert len(ok.calls) == before + 1
+    wrong = FanOut(deadline=1).run([call("ok", ok.hostname, PORT, token="bad-token-bad-token")])
     assert wrong["ok"].status == 401 and not wrong["ok"].ok
 
 
 def test_stale_nodes_are_not_called(
     client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict, app: Any
 ) -> None:
-    hosts = fleet(sim, client, tokens["cluster"], ["zone1", "zone2"])
+    hosts = fleet(sim, client, tokens["node-key"], ["zone1", "zone2"])
     registry = app.extensions["modelfleet"].registry
     for n in registry.nodes():
         if n.hostname == hosts[1].hostname:
@@ -111,7 +124,7 @@ def test_stale_nodes_are_not_called(
 def test_sync_and_reload_fan_out(
     client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict, op: str, path: str
 ) -> None:
-    hosts = fleet(sim, client, tokens["cluster"], ["zone1", "zone2", "zone2"])
+    hosts = fleet(sim, client, tokens["node-key"], ["zone1", "zone2", "zone2"])
     resp = client.post(f"/api/v1/cluster/{op}", json={"zone": "zone2"}, headers=auth["admin"])
     assert resp.status_code == 200
     assert resp.json["targets"] == 2 and resp.json["ok"] == 2 and resp.json["failed"] == {}
@@ -134,7 +147,7 @@ def test_sync_and_reload_fan_out(
 
 def test_drain_guard(client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict) -> None:
     zones = ["zone1"] + ["zone2"] * 4 + ["zone3"] * 3  # 8 hosts
-    hosts = fleet(sim, client, tokens["cluster"], zones)
+    hosts = fleet(sim, client, tokens["node-key"], zones)
 
     def check(zone: str, **q: str) -> dict:
         resp = client.get(
@@ -210,7 +223,7 @@ def test_maintenance_flags(client: FlaskClient, auth: dict) -> None:
 
 
 def test_triage_decision_tree(client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict) -> None:
-    hosts = fleet(sim, client, tokens["cluster"], ["z1", "z1", "z2", "z2", "z3"])
+    hosts = fleet(sim, client, tokens["node-key"], ["z1", "z1", "z2", "z2", "z3"])
 
     def verdict() -> dict:
         return client.get("/api/v1/triage", headers=auth["readonly"]).json
@@ -278,7 +291,7 @@ def test_triage_and_drain_guard_answer_within_their_deadline_when_the_bucket_is_
     )
     client = app.test_client()
     try:
-        fleet(sim, client, tokens["cluster"], ["z1", "z2", "z2", "z2"])
+        fleet(sim, client, tokens["node-key"], ["z1", "z2", "z2", "z2"])
         healthy = client.get("/api/v1/triage?fresh=true", headers=auth["readonly"]).json
         assert healthy["verdict"] == "healthy" and healthy["facts"]["desired"]["source"] == "bucket"
         store.sick.set()
@@ -303,7 +316,7 @@ def test_problem_codes_from_node_answers(
     client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict
 ) -> None:
     """Each host problem carries its code; triage and the gates decide on codes."""
-    hosts = fleet(sim, client, tokens["cluster"], ["z1", "z1", "z2", "z2"])
+    hosts = fleet(sim, client, tokens["node-key"], ["z1", "z1", "z2", "z2"])
     hosts[0].sync_ok = False
     hosts[1].models = {MODEL: {"1": "AVAILABLE"}}  # drift: desired is 2
     hosts[2].tfserving_up = False
@@ -319,3 +332,20 @@ def test_problem_codes_from_node_answers(
     assert drift["model"] == MODEL and drift["versions"] == [1]
     assert s["triage"]["verdict"] == "outage_single_node"
     assert s["triage"]["facts"]["helper_problems"] == [hosts[0].hostname]
+
+
+def test_an_answer_that_breaks_its_contract_is_a_problem(
+    client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict, monkeypatch: Any
+) -> None:
+    hosts = fleet(sim, client, tokens["node-key"], ["z1", "z2"])
+
+    def broken(self: SimHost) -> dict:
+        return {"service": "remote_model_puller", "last_sync": "yesterday"}
+
+    monkeypatch.setattr(SimHost, "puller_status", broken)
+    s = status(client, auth)
+    problems = {h["hostname"]: h["problems"] for h in s["hosts"]}
+    (problem,) = problems[hosts[0].hostname]
+    assert problem["code"] == "daemon_unreachable"
+    assert problem["service"] == "remote_model_puller"
+    assert "breaks its contract" in problem["message"]

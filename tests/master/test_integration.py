@@ -15,6 +15,7 @@ import requests
 
 from modelfleet.store import LocalStore
 from modelfleet.store import publish as st_publish
+from modelfleet.tokens import node_token
 from tests.support.helpers import make_token_file, wait_until
 from tests.support.nodesim import free_port
 
@@ -36,8 +37,10 @@ def test_real_puller_registers_and_syncs_on_promote(tmp_path: Path) -> None:
     store = LocalStore(bucket)
     for v in (1, 2):
         st_publish(store, src, MODEL, v)  # real manifest with real crc32c
-    files = {n: tmp_path / f"{n}.token" for n in ("admin", "readonly", "cluster")}
+    files = {n: tmp_path / f"{n}.token" for n in ("admin", "readonly", "node-key")}
     tokens = {n: make_token_file(p) for n, p in files.items()}
+    files["node"] = tmp_path / "node.token"  # the puller's own, issued from the node key
+    make_token_file(files["node"], node_token(tokens["node-key"], "127.0.1.9"))
     mport, pport = free_port(), free_port("127.0.1.9")
     env = {
         **os.environ,
@@ -46,7 +49,8 @@ def test_real_puller_registers_and_syncs_on_promote(tmp_path: Path) -> None:
         "REMOTE_MODEL_DIRECTORY": str(bucket),
         "MODELFLEET_ADMIN_TOKEN_FILE": str(files["admin"]),
         "MODELFLEET_READONLY_TOKEN_FILE": str(files["readonly"]),
-        "MODELFLEET_CLUSTER_TOKEN_FILE": str(files["cluster"]),
+        "MODELFLEET_NODE_KEY_FILE": str(files["node-key"]),
+        "MODELFLEET_NODE_PORTS": f"remote_model_puller={pport}",
         "MODELFLEET_STATUS_CACHE_SECONDS": "0",
     }
     master = LiveMaster(f"http://127.0.0.1:{mport}", env, tokens, files, tmp_path / "mstate")
@@ -61,7 +65,7 @@ def test_real_puller_registers_and_syncs_on_promote(tmp_path: Path) -> None:
         "MODELFLEET_STATE_DIR": str(tmp_path / "pstate"),
         "MODELFLEET_BIND": f"127.0.1.9:{pport}",
         "MODELFLEET_MASTER_URL": master.url,
-        "MODELFLEET_CLUSTER_TOKEN_FILE": str(files["cluster"]),
+        "MODELFLEET_CLUSTER_TOKEN_FILE": str(files["node"]),
         "MODELFLEET_ZONE": "zone1",
         "MODELFLEET_POLL_INTERVAL": "300",  # only "sync now" can make it pull quickly
         "MODELFLEET_HEARTBEAT_INTERVAL": "1",

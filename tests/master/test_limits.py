@@ -82,7 +82,10 @@ def test_a_huge_legacy_audit_line_costs_nothing(
     page = client.get("/api/v1/audit?limit=1000", headers=auth["readonly"])
     client.get("/api/v1/cluster/status?fresh=true", headers=auth["readonly"])
     elapsed = time.monotonic() - started
-    assert [e["action"] for e in page.json["entries"]] == ["maintenance"]
+    assert [(e["action"], e["result"]) for e in page.json["entries"]] == [
+        ("maintenance", "started"),  # the intent, written before the change
+        ("maintenance", "ok"),
+    ]
     assert len(page.data) < 10 * MAX_LINE
     assert elapsed < 1.0, f"{elapsed:.2f}s"  # was ~7 s: the whole line was read and parsed
 
@@ -235,3 +238,26 @@ def test_every_refusal_is_audited_with_a_bounded_summary(
     assert last["request"]["fields"] == ["password", "zone", "\\u202enote"]
     assert len(last["request"]["sha256"]) == 64
     assert all(len(line) < MAX_LINE for line in raw.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (f"/api/v1/models/{MODEL}/labels", {"label": "canary\n", "version": 3}),
+        (f"/api/v1/models/{MODEL}%0A/promote", {"version": 3}),
+        ("/api/v1/cluster/sync", {"zone": "zone1\n"}),
+        ("/api/v1/maintenance", {"node": "h1\n", "enabled": True}),
+        ("/api/v1/maintenance", {"zone": "z", "enabled": True, "reason": "a\nb"}),
+    ],
+)
+def test_trailing_newlines_never_pass(
+    client: FlaskClient, auth: dict, bucket: Path, path: str, body: dict
+) -> None:
+    before = bucket_bytes(bucket)
+    resp = client.post(path, json=body, headers=auth["admin"])
+    assert_error_shape(resp, 400)
+    assert bucket_bytes(bucket) == before
+    assert client.get("/api/v1/maintenance", headers=auth["readonly"]).json == {
+        "zones": {},
+        "nodes": {},
+    }

@@ -73,9 +73,9 @@ def live(
     bucket = tmp / "bucket"
     for v in (1, 2, 3):
         publish(bucket, MODEL, v)
-    token_files = {n: tmp / f"{n}.token" for n in ("admin", "readonly", "cluster")}
+    token_files = {n: tmp / f"{n}.token" for n in ("admin", "readonly", "node-key")}
     tokens = {n: make_token_file(p) for n, p in token_files.items()}
-    port = free_port()
+    port, sim_port = free_port(), free_port()
     env = {
         **os.environ,
         "MODELFLEET_BIND": f"127.0.0.1:{port}",
@@ -83,15 +83,15 @@ def live(
         "REMOTE_MODEL_DIRECTORY": str(bucket),
         "MODELFLEET_ADMIN_TOKEN_FILE": str(token_files["admin"]),
         "MODELFLEET_READONLY_TOKEN_FILE": str(token_files["readonly"]),
-        "MODELFLEET_CLUSTER_TOKEN_FILE": str(token_files["cluster"]),
+        "MODELFLEET_NODE_KEY_FILE": str(token_files["node-key"]),
+        "MODELFLEET_NODE_PORTS": f"remote_model_puller={sim_port},config_manager={sim_port}",
         "MODELFLEET_FANOUT_DEADLINE": "1",
         "MODELFLEET_STATUS_CACHE_SECONDS": "0",
         "MODELFLEET_HEARTBEAT_INTERVAL": "60",
     }
     master = LiveMaster(f"http://127.0.0.1:{port}", env, tokens, token_files, tmp / "state")
     master.start()
-    sim = NodeSim(tokens["cluster"])
-    sim_port = free_port()
+    sim = NodeSim(tokens["node-key"])
     zones = ["zone1", "zone1", "zone2", "zone2", "zone3", "zone3"]
     hosts = [
         sim.add_host(i, sim_port, zone=z, models={MODEL: {"3": "AVAILABLE"}})
@@ -312,3 +312,69 @@ def test_restart_keeps_registry(live: tuple[LiveMaster, NodeSim, list[SimHost]])
     assert len(nodes) == 12 and not any(n["stale"] for n in nodes)
     assert master.get("/api/v1/maintenance").json()["nodes"].keys() == {hosts[0].hostname}
     assert master.get("/api/v1/cluster/status").json()["summary"]["hosts"] == 6
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
+def test_cross_origin_form_is_refused_in_chromium(
+    live: tuple[LiveMaster, NodeSim, list[SimHost]], tmp_path: Path
+) -> None:
+    """The CSRF of the issue, replayed in a real browser: the operator is logged in to the
+    dashboard (HTTP Basic, admin token), then opens a page on another origin that auto-submits
+    ``<form method=POST action=http://master/api/v1/models/M/retire>`` and fires a no-cors
+    fetch with a text/plain body. The browser sends the form with the operator's credentials
+    (the audit log shows who=admin); the master refuses both and the model stays served."""
+    import http.server
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    master = live[0]
+    evil = (
+        f"<html><body><form id=f method=POST action='{master.url}/api/v1/models/{MODEL}/retire'>"
+        "<input name=retired value=true></form>"
+        f"<script>fetch('{master.url}/api/v1/models/{MODEL}/rollback', "
+        "{method: 'POST', mode: 'no-cors', "
+        "credentials: 'include', body: '{}', headers: {'Content-Type': 'text/plain'}})"
+        ".finally(() => document.getElementById('f').submit());</script></body></html>"
+    )
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = evil.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    evil_port = free_port("127.0.0.2")
+    server = http.server.HTTPServer(("127.0.0.2", evil_port), Evil)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    before = master.get(f"/api/v1/models/{MODEL}").json()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            context = browser.new_context(
+                http_credentials={"username": "alice", "password": master.tokens["admin"]}
+            )
+            page = context.new_page()
+            page.goto(master.url + "/dashboard")  # logged in: the dashboard works
+            page.wait_for_selector("#nodes tbody tr")
+            with page.expect_navigation(url=f"{master.url}/api/v1/models/{MODEL}/retire"):
+                page.goto(f"http://127.0.0.2:{evil_port}/")
+            shown = page.locator("body").inner_text()
+            assert "cross-site request refused" in shown, shown
+            browser.close()
+    finally:
+        server.shutdown()
+    after = master.get(f"/api/v1/models/{MODEL}").json()
+    assert after["desired"] == before["desired"] and after["desired"]["retired"] is False
+    entries = master.get("/api/v1/audit?limit=50").json()["entries"]
+    refused = [e for e in entries if e["status"] == 403 and "cross-site" in e["error"]]
+    form = {e["who"] for e in refused if e["path"] == f"/api/v1/models/{MODEL}/retire"}
+    assert form == {"admin"}  # the browser sent the form with the operator's credentials

@@ -16,9 +16,9 @@ from modelfleet.desired import read_remote
 from modelfleet.master import MasterSettings, create_app
 from modelfleet.master.remote import RemoteState
 from modelfleet.store.local import LocalStore
-from tests.support.nodesim import NodeSim, free_port
+from tests.support.nodesim import NodeSim
 
-from .conftest import MODEL, publish, register
+from .conftest import MODEL, SIM_PORT, publish, register
 
 
 def desired(client: FlaskClient, auth: dict) -> tuple[dict, int]:
@@ -166,16 +166,19 @@ def test_race_on_desired_state_gives_exactly_one_409(
     assert after.generation == before.generation + 1  # exactly one write landed
     assert after.state is not None and after.state.models[MODEL].versions in ((1,), (3,))
     audit = app.test_client().get("/api/v1/audit", headers=auth["readonly"]).json["entries"]
-    assert sorted(e["status"] for e in audit if e["action"] == "promote") == [200, 409]
+    outcomes = [e for e in audit if e["action"] == "promote" and e["result"] != "started"]
+    assert sorted(e["status"] for e in outcomes) == [200, 409]
+    intents = [e for e in audit if e["action"] == "promote" and e["result"] == "started"]
+    assert len(intents) == 2  # each written before its change was tried
 
 
 def test_write_fans_out_sync_now(
     client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict
 ) -> None:
-    port = free_port()
+    port = SIM_PORT
     hosts = [sim.add_host(i, port, models={MODEL: {"2": "AVAILABLE"}}) for i in range(3)]
     for h in hosts:
-        register(client, tokens["cluster"], h)
+        register(client, tokens["node-key"], h)
     r = client.post(f"/api/v1/models/{MODEL}/promote", json={"version": 3}, headers=auth["admin"])
     assert r.json["sync"]["targets"] == 3 and r.json["sync"]["ok"] == 3
     assert all(("POST", "/api/v1/sync") in h.calls for h in hosts)
@@ -184,9 +187,9 @@ def test_write_fans_out_sync_now(
 def test_delete_version_guard(
     client: FlaskClient, auth: dict, sim: NodeSim, tokens: dict, bucket: Path
 ) -> None:
-    port = free_port()
+    port = SIM_PORT
     host = sim.add_host(0, port, models={MODEL: {"1": "AVAILABLE", "2": "AVAILABLE"}})
-    register(client, tokens["cluster"], host)
+    register(client, tokens["node-key"], host)
 
     def delete(v: int) -> Any:
         return client.delete(f"/api/v1/models/{MODEL}/versions/{v}", headers=auth["admin"])
@@ -230,16 +233,22 @@ def test_audit_log(
     client.post(f"/api/v1/models/{MODEL}/promote", json={"version": 99}, headers=auth["admin"])
     client.post(f"/api/v1/models/{MODEL}/promote", json={"version": 3}, headers=auth["readonly"])
     entries = client.get("/api/v1/audit", headers=auth["readonly"]).json["entries"]
-    assert [(e["who"], e["action"], e["result"], e["status"]) for e in entries] == [
-        ("alice@admin", "promote", "ok", 200),
-        ("admin", "promote", "error", 409),
-        ("readonly", "promote", "error", 403),  # refusals are audited too
+    # "who" is what the token proves; a stated user name is kept apart, unproved
+    assert [
+        (e["who"], e["claimed_user"], e["action"], e["result"], e["status"]) for e in entries
+    ] == [
+        ("admin", "alice", "promote", "started", 0),  # the intent, before the change
+        ("admin", "alice", "promote", "ok", 200),
+        ("admin", None, "promote", "started", 0),
+        ("admin", None, "promote", "error", 409),
+        ("readonly", None, "promote", "error", 403),  # refusals are audited too
     ]
-    assert entries[0]["args"] == {"model": MODEL, "version": 3} and entries[0]["model"] == MODEL
-    assert entries[0]["target"] == f"{MODEL}/3"
-    assert entries[0]["request"]["fields"] == ["version"] and "body" not in entries[0]
-    assert "not published" in entries[1]["error"]
+    assert entries[0]["args"] == {"model": MODEL, "version": 3}
+    assert entries[1]["args"] == {"model": MODEL, "version": 3} and entries[1]["model"] == MODEL
+    assert entries[1]["target"] == f"{MODEL}/3"
+    assert entries[1]["request"]["fields"] == ["version"] and "body" not in entries[1]
+    assert "not published" in entries[3]["error"]
     lines = (settings.state_dir / "audit.jsonl").read_text().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 5
     assert client.get("/api/v1/audit?limit=0", headers=auth["readonly"]).status_code == 400
     assert len(client.get("/api/v1/audit?limit=1", headers=auth["readonly"]).json["entries"]) == 1

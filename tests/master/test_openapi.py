@@ -14,9 +14,10 @@ from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 
 from modelfleet.master import MasterSettings, create_app
-from tests.support.nodesim import NodeSim, free_port
+from modelfleet.tokens import node_token
+from tests.support.nodesim import NodeSim
 
-from .conftest import MODEL, register
+from .conftest import MODEL, SIM_PORT, register
 
 
 def test_document_is_served(client: FlaskClient, auth: dict) -> None:
@@ -43,11 +44,11 @@ def fleet_app(settings: MasterSettings, tokens: dict, sim: NodeSim) -> Any:
     """The app with three simulated hosts registered (one drifting), so status, triage and
     drain-check answers have hosts, problems and drift to declare."""
     app = create_app({"SETTINGS": settings})
-    port = free_port()
+    port = SIM_PORT
     client = app.test_client()
     for i, version in enumerate(("2", "2", "1")):
         host = sim.add_host(i, port, zone=f"z{i}", models={MODEL: {version: "AVAILABLE"}})
-        register(client, tokens["cluster"], host)
+        register(client, tokens["node-key"], host)
     return app
 
 
@@ -78,8 +79,12 @@ def test_schemathesis_all_checks(fleet_app: Any, tokens: dict, mode: GenerationM
     failures = []
     for result in loaded.get_all_operations():
         operation = result.ok()
+        level = operation.definition.raw.get("x-auth-level")
+        token = tokens["admin"]
+        if level == "node":  # the test client's address: bodies naming it may register
+            token = node_token(tokens["node-key"], "127.0.0.1")
         try:
-            _check(operation, fleet_app, headers, checks, mode)()
+            _check(operation, fleet_app, {"Authorization": f"Bearer {token}"}, checks, mode)()
         except Exception as exc:  # collect all operations' failures
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert not failures, "\n\n".join(failures)

@@ -10,7 +10,8 @@ import pytest
 
 from modelfleet.node.admin import create_node_app
 from modelfleet.puller.api import blueprint
-from modelfleet.store import MANIFEST_NAME, open_store, publish
+from modelfleet.store import MANIFEST_NAME, StoreError, open_store, publish
+from modelfleet.store.local import LocalStore
 from tests.support.helpers import free_port, wait_until
 from tests.support.storeutil import set_desired, tree_bytes, write_model
 
@@ -47,7 +48,7 @@ def test_publish_pull_exact_bytes(remote: str, tmp_path: Path, make_daemon: Any)
     src = write_model(tmp_path / "src")
     publish(store, src, "half_plus_two")
     daemon = make_daemon(remote)
-    daemon.sync_once()
+    daemon.settle()
     installed = daemon.settings.local_dir / "half_plus_two" / "1"
     got = tree_bytes(installed)
     manifest = got.pop(MANIFEST_NAME)
@@ -68,15 +69,15 @@ def test_desired_change_pulls_new_version_and_keeps_retention(
     for _ in range(2):
         publish(store, src, "m")
     daemon = make_daemon(remote)
-    daemon.sync_once()
-    assert daemon.present == {"m": [2]}  # newest published, nothing older is fetched
+    daemon.settle()
+    assert daemon.installed == {"m": [2]}  # newest published, nothing older is fetched
     publish(store, src, "m")
-    daemon.sync_once()
-    assert daemon.present == {"m": [2, 3]}
+    daemon.settle()
+    assert daemon.installed == {"m": [2, 3]}
     assert local_desired(daemon)["models"]["m"] == {"versions": [3], "labels": {}, "keep": [2]}
     set_versions(store, "m", [1], labels={"stable": 1})
-    daemon.sync_once()
-    assert daemon.present == {"m": [1, 2, 3]}  # the puller never deletes
+    daemon.settle()
+    assert daemon.installed == {"m": [1, 2, 3]}  # the puller never deletes
     assert local_desired(daemon)["models"]["m"] == {
         "versions": [1],
         "labels": {"stable": 1},
@@ -90,10 +91,10 @@ def test_idle_poll_is_one_metadata_read(remote: str, tmp_path: Path, make_daemon
     for name in ("a", "b", "c"):
         publish(store, src, name)
     daemon = make_daemon(remote)
-    daemon.sync_once()
+    daemon.settle()
     before = requests_by_op(daemon)
     for _ in range(5):
-        daemon.sync_once()
+        daemon.settle()
     after = requests_by_op(daemon)
     delta = {op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op, 0)}
     assert delta == {"stat": 5}
@@ -105,11 +106,11 @@ def test_retired_model_leaves_local_desired(remote: str, tmp_path: Path, make_da
     publish(store, src, "a")
     publish(store, src, "b")
     daemon = make_daemon(remote)
-    daemon.sync_once()
+    daemon.settle()
     set_versions(store, "a", [], retired=True)
-    daemon.sync_once()
+    daemon.settle()
     assert list(local_desired(daemon)["models"]) == ["b"]
-    assert daemon.present == {"a": [1], "b": [1]}
+    assert daemon.installed == {"a": [1], "b": [1]}
 
 
 def test_corrupt_object_not_installed(remote: str, tmp_path: Path, make_daemon: Any) -> None:
@@ -119,7 +120,7 @@ def test_corrupt_object_not_installed(remote: str, tmp_path: Path, make_daemon: 
     data = (src / "saved_model.pb").read_bytes()
     store.write("m/1/saved_model.pb", bytes([data[0] ^ 0xFF]) + data[1:])
     daemon = make_daemon(remote)
-    daemon.sync_once()
+    daemon.settle()
     assert not (daemon.settings.local_dir / "m" / "1").exists()
     errors = daemon.status()["errors"]
     assert [(e["model"], e["version"], e["reason"]) for e in errors] == [("m", 1, "checksum")]
@@ -127,7 +128,7 @@ def test_corrupt_object_not_installed(remote: str, tmp_path: Path, make_daemon: 
     assert not any((daemon.settings.local_dir / ".modelfleet" / "staging").iterdir())
     # Fixed upstream: the next forced sync installs it.
     store.write("m/1/saved_model.pb", data)
-    daemon.sync_once(force=True)
+    daemon.settle(force=True)
     assert tree_bytes(daemon.settings.local_dir / "m" / "1")["saved_model.pb"] == data
     assert daemon.status()["errors"] == []
 
@@ -140,10 +141,10 @@ def test_invalid_manifest_and_missing_file(remote: str, tmp_path: Path, make_dae
     store.write("m/1/_modelfleet.json", b'{"schema": 1, "model": "m", "version": 1, "files": [')
     store.delete("n/1/variables/variables.index")
     daemon = make_daemon(remote)
-    daemon.sync_once()
+    daemon.settle()
     reasons = {(e["model"], e["reason"]) for e in daemon.status()["errors"]}
     assert reasons == {("m", "manifest"), ("n", "missing")}
-    assert daemon.present == {}
+    assert daemon.installed == {}
 
 
 def test_bad_names_in_desired_are_skipped(remote: str, tmp_path: Path, make_daemon: Any) -> None:
@@ -154,8 +155,8 @@ def test_bad_names_in_desired_are_skipped(remote: str, tmp_path: Path, make_daem
     doc["models"]["bad-version"] = {"versions": ["01"]}
     store.write("_modelfleet/desired.json", json.dumps(doc).encode())
     daemon = make_daemon(remote)
-    daemon.sync_once()
-    assert daemon.present == {"good": [1]}
+    daemon.settle()
+    assert daemon.installed == {"good": [1]}
     assert list(local_desired(daemon)["models"]) == ["good"]
     assert not (tmp_path / "evil").exists()
 
@@ -171,8 +172,8 @@ def test_fallback_without_desired_skips_bad_names(
     store.write("bad name/1/_modelfleet.json", b"{}")
     store.write("m/007/_modelfleet.json", b"{}")
     daemon = make_daemon(remote)
-    daemon.sync_once()
-    assert daemon.present == {"m": [2]}
+    daemon.settle()
+    assert daemon.installed == {"m": [2]}
     problems = [e["error"] for e in daemon.status()["errors"]]
     assert any("bad name/1" in p for p in problems) and any("m/007" in p for p in problems)
     assert local_desired(daemon)["source_generation"] == 0
@@ -187,8 +188,8 @@ def test_disk_reserve_refuses_and_keeps_local(
     make_daemon(remote).sync_once()
     publish(store, src, "m")
     daemon = make_daemon(remote, MODELFLEET_DISK_RESERVE_MB=10**9)
-    daemon.sync_once()
-    assert daemon.present == {"m": [1]}
+    daemon.settle()
+    assert daemon.installed == {"m": [1]}
     (error,) = daemon.status()["errors"]
     assert error["reason"] == "disk" and "not enough disk" in error["error"]
     assert daemon.status()["disk"]["reserve_bytes"] == 10**9 << 20
@@ -206,7 +207,7 @@ def test_recover_cleans_staging_and_ignores_foreign_dirs(
     bucket.mkdir()
     daemon = make_daemon(str(bucket))
     assert not leftover.exists()
-    assert daemon.present == {}
+    assert daemon.installed == {}
 
 
 def test_admin_api(tmp_path: Path, make_daemon: Any, cluster_token: str) -> None:
@@ -242,9 +243,49 @@ def test_master_absent_does_not_block_sync(
         MODELFLEET_HEARTBEAT_INTERVAL=0.2,
     )
     daemon.start()
-    wait_until(lambda: daemon.present == {"m": [1]}, timeout=20, what="pull with master down")
+    wait_until(lambda: daemon.installed == {"m": [1]}, timeout=20, what="pull with master down")
     wait_until(lambda: daemon.registrar.failures >= 2, timeout=20, what="registration retries")
     status = daemon.status()
     assert status["master"]["registered"] is False
     assert "unreachable" in status["master"]["error"]
     assert daemon.ready() == (True, "ok")
+
+
+class _FlakyStore(LocalStore):
+    """A directory bucket that can fail its downloads, or every call (bucket unreachable)."""
+
+    fail_fetch = False
+    down = False
+
+    def stat(self, key: str) -> Any:
+        if self.down:
+            raise StoreError("bucket unreachable")
+        return super().stat(key)
+
+    def fetch(self, items: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if self.fail_fetch or self.down:
+            raise StoreError("connection reset")
+        super().fetch(items, **kwargs)
+
+
+def test_failed_pulls_back_off_but_retry_at_once_when_the_bucket_is_back(
+    tmp_path: Path, make_daemon: Any
+) -> None:
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    store = _FlakyStore(str(bucket))
+    publish(store, write_model(tmp_path / "src"), "m")
+    daemon = make_daemon(str(bucket), store=store, MODELFLEET_POLL_INTERVAL=30)
+    store.fail_fetch = True
+    daemon.settle()
+    (error,) = daemon.status()["errors"]
+    assert (error["reason"], error["attempts"]) == ("remote", 1) and error["retry_at"]
+    store.fail_fetch = False
+    daemon.settle()  # backing off (60 s): not retried by an ordinary pass
+    assert daemon.installed == {} and daemon.status()["errors"][0]["attempts"] == 1
+    store.down = True
+    daemon.sync_once()
+    assert daemon.last_sync.ok is False
+    store.down = False
+    daemon.settle()  # the bucket answers again: what failed on it is retried at once
+    assert daemon.installed == {"m": [1]} and daemon.status()["errors"] == []

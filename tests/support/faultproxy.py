@@ -10,12 +10,17 @@ new behaviour at once, as they would when a load balancer in front of GCS change
 - ``slow``: forward, but at most ``slow_bytes_per_s`` from the backend;
 - ``latency``: forward, each request delayed by ``latency_s`` (a far-away bucket: what real
   GCS costs per request, which a local emulator does not);
+
+``bandwidth_bytes_per_s`` (0 = unlimited) caps every connection's download direction in the
+forwarding modes: GCS serves one stream at a bounded rate, so parallel streams and ranged
+slices matter there as they do not on loopback.
 - ``flaky``: per connection, one of pass / error / reset / slow at random.
 """
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import random
 import socket
 import struct
@@ -33,6 +38,7 @@ class FaultProxy:
         self.mode = "pass"
         self.slow_bytes_per_s = 64 * 1024
         self.latency_s = 0.02
+        self.bandwidth_bytes_per_s = 0
         self.connections = 0
         self._server = socket.create_server((host, 0))
         self.port = int(self._server.getsockname()[1])
@@ -109,24 +115,83 @@ class FaultProxy:
             self._abort(client)
             return
         self._track(upstream)
-        rate = self.slow_bytes_per_s if mode == "slow" else 0
+        rate = self.slow_bytes_per_s if mode == "slow" else self.bandwidth_bytes_per_s
         delay = self.latency_s if mode == "latency" else 0.0
         threading.Thread(target=self._pipe, args=(client, upstream, 0, delay), daemon=True).start()
         self._pipe(upstream, client, rate)
 
     def _pipe(self, src: socket.socket, dst: socket.socket, rate: int, delay: float = 0) -> None:
+        if rate:
+            self._pipe_paced(src, dst, rate)
+            return
         try:
             while True:
-                chunk = src.recv(16384 if not rate else max(1024, rate // 10))
+                chunk = src.recv(262144)
                 if not chunk:
                     break
                 if delay:
                     time.sleep(delay)
                 dst.sendall(chunk)
-                if rate:
-                    time.sleep(len(chunk) / rate)
         except OSError:
             pass
         finally:
             with contextlib.suppress(OSError):
                 dst.shutdown(socket.SHUT_WR)
+
+    def _pipe_paced(self, src: socket.socket, dst: socket.socket, rate: int) -> None:
+        """Deliver to ``dst`` at ``rate`` bytes/s while reading ``src`` as fast as it sends:
+        a backend that serves one request at a time (the emulator) must not be held up by
+        one slow connection, or the cap would throttle every connection together."""
+        chunks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+        def read() -> None:
+            try:
+                while chunk := src.recv(262144):
+                    chunks.put(chunk)
+            except OSError:
+                pass
+            finally:
+                chunks.put(b"")
+
+        threading.Thread(target=read, daemon=True).start()
+        piece = max(1024, min(262144, rate // 50))
+        started, sent = time.monotonic(), 0
+        try:
+            while chunk := chunks.get():
+                if time.monotonic() - started > sent / rate + 0.05:
+                    started, sent = time.monotonic(), 0  # idle (keep-alive): no saved-up burst
+                for i in range(0, len(chunk), piece):
+                    dst.sendall(chunk[i : i + piece])
+                    sent += min(piece, len(chunk) - i)
+                    ahead = sent / rate - (time.monotonic() - started)
+                    if ahead > 0.001:
+                        time.sleep(ahead)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a proxy in its own process (benchmarks: its threads must not share the measured
+    process's GIL). Prints ``PORT <n>`` once listening, then serves until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="fault-injecting TCP proxy")
+    parser.add_argument("--backend", required=True, help="HOST:PORT to forward to")
+    parser.add_argument("--mode", default="pass", choices=MODES)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
+    parser.add_argument("--bandwidth-mib", type=float, default=0, help="MiB/s per connection")
+    args = parser.parse_args(argv)
+    host, _, port = args.backend.rpartition(":")
+    proxy = FaultProxy((host, int(port)))
+    proxy.latency_s = args.latency
+    proxy.bandwidth_bytes_per_s = int(args.bandwidth_mib * (1 << 20))
+    proxy.set_mode(args.mode)
+    print(f"PORT {proxy.port}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

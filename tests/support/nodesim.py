@@ -8,19 +8,34 @@ background thread serves all hosts: 1,000 hosts cost a few MB and no threads.
 Per host one can set a reply delay, ``tfserving_up``, ``sync_ok`` (the puller's last sync),
 the models it has loaded, or ``hang`` (accept, never answer); every call is recorded in
 ``host.calls``.
+
+Identity as in production: the simulator holds the fleet's node key, every host has its own
+token (``modelfleet.tokens.node_token``), registers with it from its own address, and
+answers only calls that present it. The master must then be told the simulator's port is
+the service port of both daemons (``MODELFLEET_NODE_PORTS``, :meth:`NodeSim.node_ports`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
+from modelfleet.contracts.node import (
+    NODE_SERVICES,
+    DiskStatus,
+    LastSync,
+    PullerStatus,
+    Registration,
+)
+from modelfleet.contracts.schema import to_json
+from modelfleet.tokens import node_token
 
 __all__ = ["NodeSim", "SimHost", "free_port"]
 
@@ -42,26 +57,27 @@ class SimHost:
     sync_ok: bool = True  # the puller's last sync reached the bucket
     models: dict[str, dict[str, str]] = field(default_factory=dict)  # model → {version: state}
     calls: list[tuple[str, str]] = field(default_factory=list)
+    authorized: list[bool] = field(default_factory=list)  # per call: carried its own token
 
     def puller_status(self) -> dict[str, Any]:
         local = {m: sorted(int(v) for v in vs) for m, vs in self.models.items()}
-        return {
-            "service": "remote_model_puller",
-            "hostname": self.hostname,
-            "zone": self.zone,
-            "remote": "sim",
-            "last_sync": {
-                "at": "2026-01-01T00:00:00Z",
-                "ok": self.sync_ok,
-                "error": "" if self.sync_ok else "bucket unreachable: 503",
-                "generation": 1,
-            },
-            "local": local,
-            "desired": {},
-            "pulls": [],
-            "errors": [],
-            "disk": {"free_bytes": 10**10, "reserve_bytes": 10**9},
-        }
+        return dict(
+            to_json(
+                PullerStatus(
+                    hostname=self.hostname,
+                    zone=self.zone,
+                    remote="sim",
+                    last_sync=LastSync(
+                        at="2026-01-01T00:00:00Z",
+                        ok=self.sync_ok,
+                        error="" if self.sync_ok else "bucket unreachable: 503",
+                        generation=1,
+                    ),
+                    local={m: tuple(v) for m, v in local.items()},
+                    disk=DiskStatus(10**10, 10**9),
+                )
+            )
+        )
 
     def cm_models(self) -> dict[str, Any]:
         """The config manager's status document, built with its contract type."""
@@ -105,8 +121,8 @@ class SimHost:
 class NodeSim:
     """Serve many :class:`SimHost` s from one asyncio loop in a daemon thread."""
 
-    def __init__(self, cluster_token: str) -> None:
-        self.token = cluster_token
+    def __init__(self, node_key: str) -> None:
+        self.key = node_key
         self.hosts: dict[str, SimHost] = {}
         self.loop = asyncio.new_event_loop()
         self._servers: list[asyncio.base_events.Server] = []
@@ -148,6 +164,7 @@ class NodeSim:
             if length:
                 await reader.readexactly(length)
             host.calls.append((method, path))
+            host.authorized.append(headers.get("authorization") == f"Bearer {self.token(host)}")
             if host.hang:
                 await asyncio.sleep(3600)
             if host.delay:
@@ -172,7 +189,7 @@ class NodeSim:
     ) -> tuple[int, Any]:
         if path == "/healthz":
             return 200, {"healthy": True}
-        if headers.get("authorization") != f"Bearer {self.token}":
+        if headers.get("authorization") != f"Bearer {self.token(host)}":
             return 401, {"error": "missing or wrong cluster token"}
         if (method, path) == ("GET", "/api/v1/status"):
             return 200, host.puller_status()
@@ -184,28 +201,58 @@ class NodeSim:
             return 200, {"applied": host.tfserving_up, "config_changed": False, "error": None}
         return 404, {"error": "no such endpoint"}
 
-    def register_all(self, master_url: str, session: requests.Session | None = None) -> None:
-        """Register both daemons of every host with the master (one POST each)."""
-        s = session or requests.Session()
-        for host in self.hosts.values():
-            self.register(host, master_url, s)
+    def token(self, host: SimHost) -> str:
+        """The host's own token (what its token file would hold)."""
+        return node_token(self.key, host.hostname)
 
-    def register(self, host: SimHost, master_url: str, s: requests.Session | None = None) -> None:
-        s = s or requests.Session()
-        for service in ("remote_model_puller", "config_manager"):
-            resp = s.post(
-                f"{master_url}/api/v1/nodes/register",
-                json={
-                    "hostname": host.hostname,
-                    "service": service,
-                    "port": host.port,
-                    "zone": host.zone,
-                    "version": "sim",
-                },
-                headers={"Authorization": f"Bearer {self.token}"},
-                timeout=10,
+    def node_ports(self) -> str:
+        """``MODELFLEET_NODE_PORTS`` for a master in front of this simulator."""
+        ports = {h.port for h in self.hosts.values()}
+        assert len(ports) == 1, "one simulator port per fleet"
+        port = ports.pop()
+        return ",".join(f"{service}={port}" for service in NODE_SERVICES)
+
+    def register_all(self, master_url: str) -> None:
+        """Register both daemons of every host with the master (one POST each)."""
+        for host in self.hosts.values():
+            self.register(host, master_url)
+
+    def register(self, host: SimHost, master_url: str, token: str | None = None) -> int:
+        """Both daemons' registrations from the host's own address, built with the
+        registration's declaration; raises unless the master answers 200."""
+        for service in NODE_SERVICES:
+            status, body = self.post_registration(
+                host.hostname,
+                master_url,
+                to_json(Registration(host.hostname, service, host.port, host.zone, "sim")),
+                token or self.token(host),
             )
-            resp.raise_for_status()
+            if status != 200:
+                raise RuntimeError(f"registration of {host.hostname} answered {status}: {body}")
+        return 200
+
+    @staticmethod
+    def post_registration(source: str, master_url: str, body: Any, token: str) -> tuple[int, Any]:
+        """One registration POST sent from address ``source``: (status, parsed body)."""
+        parts = urlsplit(master_url)
+        conn = http.client.HTTPConnection(
+            parts.hostname or "", parts.port, timeout=10, source_address=(source, 0)
+        )
+        try:
+            conn.request(
+                "POST",
+                "/api/v1/nodes/register",
+                body=json.dumps(body).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            resp = conn.getresponse()
+            raw = resp.read()
+            try:
+                return resp.status, json.loads(raw)
+            except ValueError:
+                return resp.status, raw[:200]
+        finally:
+            conn.close()
 
     def close(self) -> None:
         async def stop() -> None:

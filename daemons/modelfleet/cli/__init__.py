@@ -1,8 +1,12 @@
 """The ``modelfleet`` command line.
 
 Each area owns one module here with a ``register(group)`` function; heavy imports
-(google-cloud-storage, grpc, flask) happen inside the commands, so quick commands such as
-``modelfleet healthcheck`` (run by systemd timers) stay fast.
+(google-cloud-storage, grpc, flask) happen inside the commands, and an area module is only
+imported when a command is looked up that the areas before it lack (:data:`_AREAS`), so
+quick commands such as ``modelfleet healthcheck`` (run by systemd timers) stay fast and a
+node daemon's processes
+(``modelfleet configmanager run``: the gunicorn arbiter and the worker forked from it) do not
+carry the operator CLI, the desired-state domain and the store in memory.
 
 Exit codes: 0 success, 1 the thing checked is unhealthy / the operation failed,
 2 bad usage, bad settings or a bad name or version (one line on stderr naming the problem:
@@ -22,19 +26,23 @@ from .common import one_line
 
 __all__ = ["cli", "main"]
 
+# In lookup order: an area module is imported only when a command is looked up and the
+# areas before it did not have it, so the node daemons' areas come first.
 _AREAS = (
     "health",
     "puller",
-    "publish",
     "configmanager",
     "devserver",
+    "tfserving",
     "master",
+    "token",
+    "publish",
     "operator",
+    "fleetops",
     "edits",
     "quarantine",
     "localfleet",
     "loadtest",
-    "tfserving",
 )
 
 
@@ -55,6 +63,11 @@ class OneLineGroup(click.Group):
             ctx = getattr(exc, "ctx", None)
             where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             message = one_line(exc.format_message())
+            if isinstance(exc, click.NoSuchOption) and exc.option_name[1:2].isdigit():
+                # "-1" reads as an option to click; to the operator it is a bad version.
+                message = one_line(
+                    f"invalid version {exc.option_name!r}: must be a positive integer (no sign)"
+                )
             click.echo(f"modelfleet: error: {message}{where}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
@@ -63,17 +76,35 @@ class OneLineGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
+class LazyAreas(OneLineGroup):
+    """Imports area modules, in :data:`_AREAS` order, only until a command is found."""
+
+    def _load(self, area: str) -> None:
+        loaded = self.__dict__.setdefault("_loaded", set())
+        if area not in loaded:
+            loaded.add(area)
+            importlib.import_module(f"{__name__}.{area}").register(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for area in _AREAS:
+            if cmd_name in self.commands:
+                break
+            self._load(area)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for area in _AREAS:
+            self._load(area)
+        return super().list_commands(ctx)
+
+
 @click.group(
-    cls=OneLineGroup,
+    cls=LazyAreas,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="modelfleet")
 def cli() -> None:
     """Operate a fleet of TensorFlow Serving hosts (puller, config manager, master)."""
-
-
-for _area in _AREAS:
-    importlib.import_module(f"{__name__}.{_area}").register(cli)
 
 
 def main() -> None:

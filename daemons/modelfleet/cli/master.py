@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .common import build_settings
+from .common import build_settings, die
 
 __all__ = ["register"]
 
@@ -47,6 +47,13 @@ def register(cli: click.Group) -> None:
             "MODELFLEET_MASTER_THREADS": threads,
         }
         settings = build_settings(MasterSettings.from_env, overrides=overrides)
+        from ..master.registry import check_state_files
+        from ..master.statefile import StateFileError
+
+        try:  # a corrupt state file stops the master here, in one line (never a silent reset)
+            check_state_files(settings.state_dir)
+        except StateFileError as exc:
+            die(str(exc), 2)
         if check:
             click.echo(f"settings ok: {settings!r}")
             return

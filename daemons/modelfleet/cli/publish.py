@@ -106,3 +106,6 @@ def register(cli: click.Group) -> None:
             die(str(exc))
         except StoreError as exc:
             die(str(exc), code=1)
+        except OSError as exc:  # a local bucket or source the user cannot read or write
+            where = f" ({exc.filename})" if exc.filename else ""
+            die(f"{exc.strerror or exc}{where}", code=1)

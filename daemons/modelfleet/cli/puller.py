@@ -32,7 +32,7 @@ SPEC = NodeDaemonCli(
         ),
         "download_workers": Flag(
             "MODELFLEET_DOWNLOAD_WORKERS",
-            "Parallel downloads / slices per version (default 8).",
+            "Parallel downloads / slices per version (default 16).",
         ),
         "pull_concurrency": Flag(
             "MODELFLEET_PULL_CONCURRENCY",

@@ -38,6 +38,7 @@ __all__ = [
     "ProblemCode",
     "RequestSummary",
     "Restarts",
+    "Service",
     "Summary",
     "TFServingView",
     "Triage",
@@ -316,7 +317,9 @@ class RequestSummary:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One line of ``audit.jsonl``: every state change and every refusal, bounded in size."""
+    """One line of ``audit.jsonl``: every state change (its intent, then its outcome) and
+    every refusal, bounded in size. ``who`` is the identity the token proved (``admin``,
+    ``readonly``, ``node:<hostname>``, ``anonymous``)."""
 
     at: str
     who: str
@@ -324,14 +327,15 @@ class AuditEntry:
     action: str
     method: str
     path: str
-    status: int
-    result: Literal["ok", "error"]
+    status: int  # 0 in a "started" entry: the intent of a change, written before it runs
+    result: Literal["started", "ok", "error"]
     model: str | None = None
     target: str = ""
     args: Mapping[str, str | int | float | bool | None] = field(default_factory=dict)
     request: RequestSummary | None = None
     error: str = ""
     remote_addr: str | None = None
+    claimed_user: str | None = None  # a user name the caller stated: unproved, never "who"
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,16 @@
-"""What a node daemon reports over HTTP, declared once (docs/contracts.md, "Node admin API").
+"""What a node daemon sends over HTTP, declared once (docs/contracts.md, "Node admin API").
 
 Declarations only: producers send :func:`~.schema.to_json` of these types, consumers (the
 master, the node simulator, the tests) check answers with
 ``from_json(ConfigManagerStatus, body)`` (:func:`~.schema.from_json`), which names the first
 bad field; the OpenAPI document can publish their JSON Schema.
+
+Every node daemon: ``POST <master>/api/v1/nodes/register`` with :class:`Registration` (every
+heartbeat).
+
+remote_model_puller (port 8001):
+
+- ``GET /api/v1/status`` → :class:`PullerStatus`.
 
 config_manager (port 8002):
 
@@ -14,27 +21,78 @@ config_manager (port 8002):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 from .fields import Hostname, Label, ModelName, Version, Zone
+from .schema import rule
 
 __all__ = [
     "CONFIG_MANAGER",
+    "NODE_SERVICES",
+    "REMOTE_MODEL_PULLER",
     "ConfigManagerStatus",
+    "DiskStatus",
+    "LastSync",
     "LoadedVersion",
     "MasterLink",
     "ModelServingConfig",
     "ModelStatus",
+    "NodeService",
+    "PullFailure",
+    "PullProgress",
+    "PullState",
+    "PullerStatus",
     "QuarantineClearResult",
     "QuarantineEntry",
     "QuarantineList",
     "QuarantinedVersion",
+    "Registration",
     "TFServingReach",
     "VersionState",
 ]
 
 CONFIG_MANAGER: Literal["config_manager"] = "config_manager"
+REMOTE_MODEL_PULLER: Literal["remote_model_puller"] = "remote_model_puller"
+NodeService = Literal["remote_model_puller", "config_manager"]
+NODE_SERVICES: tuple[str, ...] = (REMOTE_MODEL_PULLER, CONFIG_MANAGER)
+
+
+_ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # no control characters: one line
+
+
+def _port(value: int) -> int:
+    if not 0 < value < 65536:
+        raise ValueError("port must be an integer between 1 and 65535")
+    return value
+
+
+def _short_text(value: str) -> str:
+    if len(value) > 64 or not re.fullmatch(_ONE_LINE[1:-1], value):
+        raise ValueError("must be one line of at most 64 characters")
+    return value
+
+
+Port = Annotated[int, rule(_port, minimum=1, maximum=65535)]
+ShortText = Annotated[str, rule(_short_text, maxLength=64, pattern=_ONE_LINE)]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """``POST /api/v1/nodes/register``: a node daemon's registration and heartbeat; the
+    master calls it at ``http://hostname:port``. Answered with
+    :class:`~modelfleet.contracts.master_api.RegisterReply`. Fields a master does not know
+    are ignored: a newer node may send more during a rolling upgrade."""
+
+    __schema_extra__ = {"additionalProperties": True}
+
+    hostname: Hostname
+    service: NodeService
+    port: Port
+    zone: Zone = "default"
+    version: ShortText = ""
+
 
 VersionState = Literal["UNKNOWN", "START", "LOADING", "AVAILABLE", "UNLOADING", "END"]
 
@@ -148,3 +206,78 @@ class QuarantineClearResult:
 
     hostname: Hostname
     cleared: tuple[QuarantineEntry, ...]
+
+
+# -- remote_model_puller ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LastSync:
+    """The last sync pass: when (UTC, ISO 8601), whether it reached the bucket, why not, and
+    the generation of the remote desired document it applied (0: none, the fallback)."""
+
+    at: str | None = None
+    ok: bool | None = None
+    error: str = ""
+    generation: int | None = None
+
+
+PullState = Literal["starting", "downloading", "verifying", "installing", "installed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    """The one pull of a model in flight (a model never has two); ``cancelling`` once its
+    version is no longer wanted and it is being stopped."""
+
+    model: ModelName
+    version: Version
+    bytes_done: int
+    bytes_total: int
+    state: PullState
+    started_at: str
+    cancelling: bool = False
+
+
+@dataclass(frozen=True)
+class PullFailure:
+    """A version that is not installed and why (``reason`` labels the failure metric), with
+    its backoff; ``model`` and ``version`` are null for a problem of the remote document."""
+
+    model: ModelName | None
+    version: Version | None
+    reason: str
+    error: str
+    at: str | None = None
+    attempts: int = 0
+    retry_at: str | None = None
+
+
+@dataclass(frozen=True)
+class DiskStatus:
+    free_bytes: int
+    reserve_bytes: int
+
+
+@dataclass(frozen=True)
+class PullerStatus:
+    """``GET /api/v1/status`` of remote_model_puller.
+
+    ``local``: installed versions, read from the disk for this answer; ``desired``: the local
+    desired document's models (:class:`modelfleet.localdir.DesiredModel` as JSON);
+    ``pulls``: the pull in flight per model; ``errors``: versions that failed and problems of
+    the remote document; ``not_installed``: what is on disk but not installed, and why.
+    """
+
+    hostname: Hostname
+    zone: Zone
+    remote: str
+    last_sync: LastSync
+    local: dict[ModelName, tuple[Version, ...]]
+    desired: dict[ModelName, dict[str, object]] = field(default_factory=dict)
+    pulls: tuple[PullProgress, ...] = ()
+    errors: tuple[PullFailure, ...] = ()
+    disk: DiskStatus = DiskStatus(-1, 0)
+    not_installed: tuple[str, ...] = ()
+    master: MasterLink | None = None
+    service: Literal["remote_model_puller"] = REMOTE_MODEL_PULLER

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -51,8 +52,10 @@ def _is_contract(tp: Any) -> bool:
     return isinstance(tp, type) and (dataclasses.is_dataclass(tp) or typing.is_typeddict(tp))
 
 
+@functools.cache
 def _fields(tp: type) -> list[tuple[str, Any, bool]]:
-    """(name, type, required) of a contract's fields, in declaration order."""
+    """(name, type, required) of a contract's fields, in declaration order (resolved once
+    per type: ``get_type_hints`` evaluates every annotation string)."""
     hints = get_type_hints(tp, include_extras=True)
     if dataclasses.is_dataclass(tp):
         return [

@@ -122,7 +122,18 @@ def apply(state: DesiredState, edit: Edit) -> DesiredState:
         entry = ModelEntry()
     if entry.retired and edit.op not in _ALLOWED_WHEN_RETIRED:
         raise EditConflict(f"model {model} is retired; un-retire it first (retire --undo)")
-    return state.with_entry(model, _EDITS[edit.op](entry, edit))
+    return state.with_entry(model, _explicit_if_labelled(_EDITS[edit.op](entry, edit)))
+
+
+def _explicit_if_labelled(entry: ModelEntry) -> ModelEntry:
+    """A labelled model serves an explicit set: the versions it serves now and the labelled
+    ones. Following "the newest published" under a label would move what is served away
+    from the label at the next publish and break the document's rule (labels point at
+    served versions), so that no later write could succeed."""
+    if entry.retired or entry.versions or not entry.labels:
+        return entry
+    explicit = {*served_versions(entry), *entry.labels.values()} & set(entry.published)
+    return replace(entry, versions=tuple(sorted(explicit)))
 
 
 def _promote(entry: ModelEntry, edit: Edit) -> ModelEntry:

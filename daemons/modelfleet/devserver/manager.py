@@ -16,6 +16,11 @@
 Version states, failed loads and their retries live in :mod:`.harness`. Queries resolve a
 request to a version the way ServerCore does (label → version, no version → the highest
 AVAILABLE one) and answer NOT_FOUND / INVALID_ARGUMENT with TF Serving's wording.
+
+Deliberate differences, for tests: a start-up config whose models fail to load does not
+stop the process (TF Serving exits), ``--file_system_poll_wait_seconds`` takes fractions,
+and the manager's turn (100 ms in TF Serving) can be shortened in-process
+(:class:`ManagerOptions`).
 """
 
 from __future__ import annotations

@@ -60,6 +60,10 @@ class FileSystemSource:
         self.callback = callback
         self.poll_wait = poll_wait
         self._lock = threading.Lock()
+        # One poll or config update at a time, callbacks included (TF Serving holds its
+        # source's mutex the same way): a poll that read the old config must not report a
+        # model after an update removed it, or the removed model stays aspired for good.
+        self._turn = threading.RLock()
         self._config: dict[str, ModelEntry] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -72,15 +76,20 @@ class FileSystemSource:
 
     def update_config(self, entries: list[ModelEntry]) -> None:
         """Replace the monitored models; models left out are un-aspired now."""
-        with self._lock:
-            removed = [m for m in self._config if m not in {e.name for e in entries}]
-            old = self._config
-            self._config = {e.name: e for e in entries}
-        for model in removed:
-            self.callback(model, old[model].base_path, [])
+        with self._turn:
+            with self._lock:
+                removed = [m for m in self._config if m not in {e.name for e in entries}]
+                old = self._config
+                self._config = {e.name: e for e in entries}
+            for model in removed:
+                self.callback(model, old[model].base_path, [])
 
     def poll(self) -> None:
         """One pass over every configured model (also the first, synchronous one at start)."""
+        with self._turn:
+            self._poll()
+
+    def _poll(self) -> None:
         for name, entry in sorted(self.config.items()):
             versions = aspired_versions(entry)
             if versions is None:

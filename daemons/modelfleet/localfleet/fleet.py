@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_json, read_json
+from ..atomic import atomic_write_bytes, atomic_write_json, read_json
+from ..tokens import node_token
 
 __all__ = ["Fleet", "FleetError", "FleetSpec", "NodeSpec", "Proc"]
 
@@ -188,6 +189,13 @@ class Fleet:
     def token(self, kind: str) -> str:
         return self.token_file(kind).read_text().strip()
 
+    def node_token_file(self, node: NodeSpec) -> Path:
+        """The node's own token (both its daemons'), issued from the fleet's node key."""
+        return self.root / "tokens" / f"node-{node.name}.token"
+
+    def node_token(self, node: NodeSpec) -> str:
+        return self.node_token_file(node).read_text().strip()
+
     # ----- persistence -------------------------------------------------------------------
     def save(self) -> None:
         atomic_write_json(
@@ -211,12 +219,17 @@ class Fleet:
         for sub in ("tokens", "logs", "bucket", "master"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.root / "tokens", 0o700)
-        for kind in ("cluster", "admin", "readonly"):
+        for kind in ("node-key", "admin", "readonly"):
             path = self.token_file(kind)
             if not path.exists():
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as fh:
                     fh.write(secrets.token_urlsafe(32) + "\n")
+        key = self.token("node-key")
+        for node in self.spec.nodes:  # issued at provisioning, as the roles do
+            atomic_write_bytes(
+                self.node_token_file(node), (node_token(key, node.address) + "\n").encode(), 0o600
+            )
         for node in self.spec.nodes:
             base = self.node_dir(node)
             for sub in ("models", "serving_config", "app/puller", "app/config_manager"):
@@ -240,7 +253,7 @@ class Fleet:
                 "TENSORFLOW_SERVING_GRPC_TARGET": node.grpc_target,
                 "MODELFLEET_STATE_DIR": str(base / "app" / service),
                 "MODELFLEET_MASTER_URL": self.spec.master_url,
-                "MODELFLEET_CLUSTER_TOKEN_FILE": str(self.token_file("cluster")),
+                "MODELFLEET_CLUSTER_TOKEN_FILE": str(self.node_token_file(node)),
                 "MODELFLEET_ZONE": node.zone,
                 "MODELFLEET_POLL_INTERVAL": str(self.spec.poll_interval),
                 "MODELFLEET_HEARTBEAT_INTERVAL": str(self.spec.heartbeat_interval),
@@ -258,7 +271,7 @@ class Fleet:
                 "REMOTE_MODEL_DIRECTORY": self.spec.remote,
                 "MODELFLEET_STATE_DIR": str(self.root / "master"),
                 "MODELFLEET_BIND": f"{self.spec.master_address}:{self.spec.master_port}",
-                "MODELFLEET_CLUSTER_TOKEN_FILE": str(self.token_file("cluster")),
+                "MODELFLEET_NODE_KEY_FILE": str(self.token_file("node-key")),
                 "MODELFLEET_ADMIN_TOKEN_FILE": str(self.token_file("admin")),
                 "MODELFLEET_READONLY_TOKEN_FILE": str(self.token_file("readonly")),
             }

@@ -9,30 +9,36 @@ Limits every request meets before a view sees it: a body of at most
 (400), paths matched as sent (no slash merging, no redirects: ``/models/%2Fname`` is a 404,
 never a redirect to ``/models/name``). Every answer that is not a success is in the JSON
 error shape (405 with ``Allow``), and every state change and every refusal is audited.
+A state-changing request from a browser on another origin is refused, and so is a body that
+is not JSON (:mod:`.auth`). Nodes prove who they are with their own tokens and are called
+only at the address they registered from (:mod:`.identity`). Every change is durable before
+it is acknowledged (:mod:`.auditing`, :mod:`.statefile`).
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
-from ..contracts.cluster import AuditEntry, RequestSummary
 from ..logsetup import kv
 from .api import MAX_BODY_BYTES, ApiError, Services, bounded, error_response
 from .audit import AuditLog
-from .auth import identify
+from .auditing import record_outcome
+from .auth import check_browser_request
 from .cluster import Cluster
 from .fanout import FanOut
+from .identity import NodeIdentity
 from .metrics import MasterMetrics
 from .registry import Registry
 from .remote import RemoteState, open_remote
 from .settings import MasterSettings
+from .statefile import StateWriteError
 
 __all__ = ["MasterSettings", "create_app"]
 
@@ -41,39 +47,11 @@ log = logging.getLogger(__name__)
 _NOT_AUDITED = ("/healthz", "/readyz", "/metrics")
 
 
-def _audit_entry(status: int) -> AuditEntry:
-    view = current_app.view_functions.get(request.endpoint or "")
-    action = getattr(view, "audit_action", None) or f"refused:{request.endpoint or 'unmatched'}"
-    role = getattr(g, "role", None)
-    who = getattr(g, "who", None)
-    if who is None:
-        role, who = identify()
-    args = dict(getattr(g, "audit_args", {}))
-    summary = getattr(g, "request_summary", None)
-    if summary is None and (request.content_length or request.content_type):
-        summary = RequestSummary(
-            bytes=request.content_length or 0,
-            content_type=bounded(request.content_type or "", 80),
-        )
-    target = str(args.get("model") or args.get("zone") or args.get("node") or "")
-    if args.get("model") and args.get("version"):
-        target = f"{args['model']}/{args['version']}"
-    return AuditEntry(
-        at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        who=who,
-        role=role,
-        action=action,
-        method=bounded(request.method, 10),
-        path=bounded(request.path, 200),
-        status=status,
-        result="ok" if status < 400 else "error",
-        model=args.get("model"),
-        target=target,
-        args={k: v if not isinstance(v, str) else bounded(v, 128) for k, v in args.items()},
-        request=summary,
-        error=bounded(getattr(g, "audit_error", ""), 300),
-        remote_addr=request.remote_addr,
-    )
+class HostConverter(BaseConverter):
+    """A host in ``/nodes/<host:hostname>``: one segment, never ``register`` (that path is
+    the registration endpoint, and one path must mean one resource)."""
+
+    regex = r"(?!register$)[^/]+"
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -81,11 +59,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     ``test_config`` may hold ``SETTINGS`` (a :class:`MasterSettings`; default: read from the
     environment, raising ``SettingsError``), ``REMOTE`` (a :class:`RemoteState`, e.g. over a
-    fake store) and any Flask setting.
+    fake store), ``RESOLVE`` (hostname → set of addresses, for the registration check) and
+    any Flask setting. Raises :class:`~.statefile.StateFileError` when a state file is
+    corrupt (the master never starts on a silently emptied registry).
     """
     app = Flask(__name__)
     app.config.from_mapping(
-        SETTINGS=None, REMOTE=None, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=MAX_BODY_BYTES
+        SETTINGS=None,
+        REMOTE=None,
+        RESOLVE=None,
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     if test_config:
         app.config.update(test_config)
@@ -93,20 +77,27 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Paths are matched as sent: a merged or redirected path would act on another model
     # (no rule ends with "/", so strict slashes never redirect either: they 404).
     app.url_map.merge_slashes = False
+    app.url_map.converters["host"] = HostConverter
     settings: MasterSettings = app.config["SETTINGS"] or MasterSettings.from_env()
     app.config["SETTINGS"] = settings
-    app.config["TOKENS"] = {
-        "admin": settings.admin_token,
-        "readonly": settings.readonly_token,
-        "cluster": settings.cluster_token,
-    }
-    registry = Registry(settings.state_dir, stale_after=settings.stale_after)
+    app.config["TOKENS"] = {"admin": settings.admin_token, "readonly": settings.readonly_token}
+    keys = {"current": settings.node_key}
+    if settings.node_key_previous:
+        keys["previous"] = settings.node_key_previous
+    identity_kw: dict[str, Any] = {"ports": settings.node_ports}
+    if app.config["RESOLVE"] is not None:
+        identity_kw["resolve"] = app.config["RESOLVE"]
+    identity = NodeIdentity(keys, **identity_kw)
+    registry = Registry(
+        settings.state_dir, stale_after=settings.stale_after, max_nodes=settings.max_nodes
+    )
     atexit.register(registry.close)
+    atexit.register(identity.close)
     metrics = MasterMetrics(registry)
     remote: RemoteState = app.config["REMOTE"] or open_remote(settings.remote)
     audit = AuditLog(settings.state_dir)
     fanout = FanOut(
-        settings.cluster_token,
+        ca_file=settings.node_ca_file,
         concurrency=settings.fanout_concurrency,
         deadline=settings.fanout_deadline,
         observe=metrics.observe_fanout,
@@ -114,13 +105,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     cluster = Cluster(
         registry,
         fanout,
+        identity,
         remote,
         audit,
         drain_min_share=settings.drain_min_share,
         cache_seconds=settings.status_cache_seconds,
     )
     atexit.register(cluster.close)
-    app.extensions["modelfleet"] = Services(registry, cluster, remote, audit, metrics)
+    app.extensions["modelfleet"] = Services(registry, cluster, remote, audit, metrics, identity)
 
     from . import views_cluster, views_meta, views_models, views_nodes, views_quarantine
 
@@ -130,9 +122,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(views_models.bp, url_prefix="/api/v1")
     app.register_blueprint(views_quarantine.bp, url_prefix="/api/v1")
 
+    @app.before_request
+    def browser_guard() -> None:
+        check_browser_request()
+
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Any:
         return error_response(exc.status, exc.message, **exc.extra)
+
+    @app.errorhandler(StateWriteError)
+    def state_not_written(exc: StateWriteError) -> Any:
+        log.error("state change not written", extra=kv(error=str(exc)))
+        return error_response(507, str(exc), reason="state_not_written")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
@@ -165,10 +166,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         if request.path not in _NOT_AUDITED and (
             getattr(view, "audit_action", None) or resp.status_code >= 400
         ):
-            try:
-                audit.append(_audit_entry(resp.status_code))
-            except OSError as exc:
-                log.error("audit entry not written", extra=kv(error=str(exc)))
+            record_outcome(resp.status_code)
         return resp
 
     return app

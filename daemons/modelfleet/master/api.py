@@ -73,6 +73,7 @@ class Services:
     remote: RemoteState
     audit: AuditLog
     metrics: Any
+    identity: Any  # .identity.NodeIdentity (not imported here: it would be a cycle)
 
 
 def bounded(text: str, limit: int) -> str:

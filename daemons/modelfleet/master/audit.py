@@ -2,7 +2,10 @@
 
 ``<state_dir>/audit.jsonl`` holds one :class:`~modelfleet.contracts.cluster.AuditEntry` per
 line. Each entry is written with one ``write`` on an ``O_APPEND`` descriptor and fsynced
-before the API answers, so an answered call is on disk. An entry is bounded
+before the API answers, so an answered call is on disk. A write that fails part way (a full
+disk) is cut back to the previous end of the file and raises: a partial entry never glues
+itself to the next one. At start, a last line without its newline (a write cut by a crash,
+never acknowledged) is cut off the same way. An entry is bounded
 (:data:`MAX_LINE` bytes: it records a summary of the request, never its body), and reading
 the newest entries costs at most ``limit`` x :data:`MAX_LINE` bytes whatever the file size:
 longer lines (written by older versions) are skipped without being parsed.
@@ -10,7 +13,9 @@ longer lines (written by older versions) are skipped without being parsed.
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import threading
 from dataclasses import replace
@@ -18,8 +23,11 @@ from pathlib import Path
 
 from ..contracts.cluster import AuditEntry
 from ..contracts.schema import ContractError, from_json, to_json
+from ..logsetup import kv
 
 __all__ = ["MAX_LINE", "AuditLog"]
+
+log = logging.getLogger(__name__)
 
 MAX_LINE = 4096
 _BLOCK = 64 << 10
@@ -41,14 +49,43 @@ class AuditLog:
         self._lock = threading.Lock()
         self._last_change: AuditEntry | None = None
         self._last_change_loaded = False
+        self._repair()
+
+    def _repair(self) -> None:
+        """Cut a last line that lacks its newline (never acknowledged: its write failed)."""
+        try:
+            with open(self.path, "r+b") as fh:
+                end = fh.seek(0, os.SEEK_END)
+                if end == 0:
+                    return
+                fh.seek(max(0, end - MAX_LINE))
+                tail = fh.read()
+                if tail.endswith(b"\n"):
+                    return
+                cut = tail.rfind(b"\n")
+                keep = end - len(tail) + cut + 1 if cut >= 0 else max(0, end - len(tail))
+                fh.truncate(keep)
+                os.fsync(fh.fileno())
+                log.warning("audit log ended in a partial entry; cut", extra=kv(bytes=end - keep))
+        except FileNotFoundError:
+            return
 
     def append(self, entry: AuditEntry) -> None:
+        """Write one entry durably; raises OSError (and leaves the file as it was) when the
+        entry cannot be written whole."""
         line = _encode(entry)
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
-                os.write(fd, line)
-                os.fsync(fd)
+                size = os.fstat(fd).st_size
+                try:
+                    written = os.write(fd, line)
+                    if written != len(line):
+                        raise OSError(errno.ENOSPC, "audit entry written only in part")
+                    os.fsync(fd)
+                except OSError:
+                    os.ftruncate(fd, size)  # shrinking needs no space
+                    raise
             finally:
                 os.close(fd)
             if entry.model and entry.result == "ok" and entry.method != "GET":

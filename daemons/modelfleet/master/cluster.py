@@ -29,7 +29,8 @@ from ..desired import DesiredState, served_versions
 from .audit import AuditLog
 from .desired_cache import DesiredCache
 from .fanout import Call, CallResult, FanOut
-from .hostview import RESTART_WINDOW, drift_problems, fold_host, models_view
+from .hostview import RESTART_WINDOW, drift_problems, drifting_hosts, fold_host, models_view
+from .identity import NodeIdentity
 from .registry import NodeEntry, Registry
 from .remote import RemoteState
 from .triage import triage
@@ -59,6 +60,7 @@ class Cluster:
         self,
         registry: Registry,
         fanout: FanOut,
+        identity: NodeIdentity,
         remote: RemoteState,
         audit: AuditLog,
         *,
@@ -67,17 +69,33 @@ class Cluster:
     ) -> None:
         self.registry = registry
         self.fanout = fanout
+        self.identity = identity
         self.remote = remote
         self.audit = audit
         self.drain_min_share = drain_min_share
         self.cache_seconds = cache_seconds
-        self.desired = DesiredCache(remote.read_desired)
+        self.desired = DesiredCache(remote.read_remote)
         self._lock = threading.Lock()
         self._cache: dict[str | None, tuple[float, ClusterStatus]] = {}
         self._tf_seen: dict[str, bool] = {}
         self._tf_downs: dict[str, list[float]] = {}
 
     # -- targets -------------------------------------------------------------------------
+    def call(
+        self, node: NodeEntry, method: str, path: str, body: dict[str, object] | None = None
+    ) -> Call:
+        """A call to ``node`` at its verified address, with its own token."""
+        return Call(
+            node.key,
+            node.hostname,
+            node.port,
+            method,
+            path,
+            body,
+            address=node.address,
+            token=self.identity.token_for(node.hostname, node.key_id),
+        )
+
     def targets(
         self, service: str, zone: str | None = None, node: str | None = None
     ) -> tuple[list[NodeEntry], list[NodeEntry]]:
@@ -100,9 +118,7 @@ class Cluster:
         """``sync`` (POST /sync on pullers) or ``reload`` (POST /reload on config managers)."""
         service, path = _OPS[op]
         live, stale = self.targets(service, zone, node)
-        results = self.fanout.run(
-            [Call(n.key, n.hostname, n.port, "POST", path) for n in live], deadline
-        )
+        results = self.fanout.run([self.call(n, "POST", path) for n in live], deadline)
         return OperationResult(
             op=op,
             targets=len(live),
@@ -130,9 +146,8 @@ class Cluster:
         self.desired._start()  # the bucket read runs while the nodes are asked
         nodes = [n for n in self.registry.nodes() if not zone or n.zone == zone]
         live = [n for n in nodes if not self.registry.is_stale(n, now)]
-        results = self.fanout.run(
-            Call(n.key, n.hostname, n.port, "GET", _STATUS_PATH[n.service]) for n in live
-        )
+        live_keys = {n.key for n in live}
+        results = self.fanout.run(self.call(n, "GET", _STATUS_PATH[n.service]) for n in live)
         remaining = self.fanout.deadline - (time.monotonic() - started)
         state, source = self.desired.get(max(remaining, 0.05))
         expected = self._expected(state)
@@ -151,8 +166,10 @@ class Cluster:
             for hostname, entries in by_host.items()
         ]
         models = models_view(hosts, expected)
+        drifting = drifting_hosts(models)
         hosts = sorted(
-            (drift_problems(h, models) for h in hosts), key=lambda h: (h.zone, h.hostname)
+            (drift_problems(h, models, drifting) for h in hosts),
+            key=lambda h: (h.zone, h.hostname),
         )
         states = Counter(h.state for h in hosts)
         generated_at = now
@@ -179,7 +196,7 @@ class Cluster:
             hosts=tuple(hosts),
             models=models,
             drift=tuple(sorted({x for v in models.values() for x in v.drift_hosts})),
-            stale=tuple(sorted(n.key for n in nodes if n not in live)),
+            stale=tuple(sorted(n.key for n in nodes if n.key not in live_keys)),
             maintenance=maintenance,
             triage=verdict,
         )
@@ -208,9 +225,7 @@ class Cluster:
         """(hosts with ``model``/``version`` in any loaded state, live config managers that
         did not answer)."""
         live, _ = self.targets("config_manager")
-        results = self.fanout.run(
-            Call(n.key, n.hostname, n.port, "GET", "/api/v1/models") for n in live
-        )
+        results = self.fanout.run(self.call(n, "GET", "/api/v1/models") for n in live)
         serving, unknown = [], []
         for n in live:
             r = results[n.key]

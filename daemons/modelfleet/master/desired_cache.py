@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from ..contracts.cluster import DesiredSource
@@ -32,15 +32,25 @@ class DesiredCache:
         self._read = read
         self._clock = clock
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="desired-read")
         self._pending: Future[RemoteDesired] | None = None
         self._last: tuple[RemoteDesired, float] | None = None
 
     def _start(self) -> Future[RemoteDesired]:
         with self._lock:
             if self._pending is None or self._pending.done():
-                self._pending = self._executor.submit(self._read)
+                future: Future[RemoteDesired] = Future()
+                # A daemon thread: a read hung in a sick bucket never holds up shutdown.
+                threading.Thread(
+                    target=self._run, args=(future,), name="desired-read", daemon=True
+                ).start()
+                self._pending = future
             return self._pending
+
+    def _run(self, future: Future[RemoteDesired]) -> None:
+        try:
+            future.set_result(self._read())
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
 
     def get(self, deadline: float) -> tuple[DesiredState | None, DesiredSource]:
         """The desired state (None when unknown) and where it came from, within ``deadline``."""
@@ -65,4 +75,4 @@ class DesiredCache:
         return remote.state_or_empty, DesiredSource("cache", remote.generation, age, error)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to stop: a read in flight ends with its daemon thread."""

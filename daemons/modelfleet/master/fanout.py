@@ -7,6 +7,11 @@ their admin port, see docs/contracts.md): a semaphore bounds the number of calls
 body, or an error (``timeout``, ``connection refused``, ``HTTP 503``…). Nothing raises.
 Threads and ``requests`` would cost ~1 ms of CPU per call and a thread each; this costs a
 coroutine and a socket.
+
+Each call carries its own credential and the address to connect to: the node's own token,
+sent only to the address the node registered from (:mod:`.identity`); the ``Host`` header
+names the node. A call without an address is not made (``unverified address``): no
+credential ever goes to an address nobody verified.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +30,8 @@ __all__ = ["Call", "CallResult", "FanOut"]
 
 @dataclass(frozen=True)
 class Call:
-    """One call to make: ``key`` identifies the node daemon in the results."""
+    """One call to make: ``key`` identifies the node daemon in the results; the call
+    connects to ``address`` (verified) and names ``host`` in its Host header."""
 
     key: str
     host: str
@@ -32,6 +39,8 @@ class Call:
     method: str
     path: str
     body: dict[str, Any] | None = None
+    address: str = ""
+    token: str = ""
 
 
 @dataclass
@@ -74,10 +83,24 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
 
 
 async def http_call(
-    host: str, port: int, method: str, path: str, token: str, body: dict[str, Any] | None
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    token: str,
+    body: dict[str, Any] | None,
+    address: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, Any]:
-    """One HTTP/1.1 request with ``Connection: close``; returns (status, parsed JSON or text)."""
-    reader, writer = await asyncio.open_connection(host, port)
+    """One HTTP/1.1 request with ``Connection: close`` to ``address`` (default: ``host``),
+    over TLS when ``tls`` is given (the node's certificate checked for ``host``); returns
+    (status, parsed JSON or text)."""
+    if tls is not None:
+        reader, writer = await asyncio.open_connection(
+            address or host, port, ssl=tls, server_hostname=host
+        )
+    else:
+        reader, writer = await asyncio.open_connection(address or host, port)
     try:
         payload = b"" if body is None else json.dumps(body).encode()
         head = (
@@ -117,13 +140,14 @@ class FanOut:
 
     def __init__(
         self,
-        token: str,
         *,
         concurrency: int = 200,
         deadline: float = 3.0,
         observe: Callable[[str, float, int, int], None] | None = None,
+        ca_file: str | None = None,
     ) -> None:
-        self.token = token
+        # Nodes behind TLS fronts: verified against the fleet CA (docs/contracts.md, TLS).
+        self.tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.concurrency = concurrency
         self.deadline = deadline
         self.observe = observe
@@ -148,11 +172,20 @@ class FanOut:
     async def _one(self, sem: asyncio.Semaphore, call: Call, deadline: float) -> CallResult:
         # The deadline covers waiting for a slot too: no node waits past it.
         start = time.monotonic()
+        if not call.address:
+            return CallResult(call.key, False, error="unverified address: not called")
         try:
             async with asyncio.timeout(deadline):
                 async with sem:
                     status, body = await http_call(
-                        call.host, call.port, call.method, call.path, self.token, call.body
+                        call.host,
+                        call.port,
+                        call.method,
+                        call.path,
+                        call.token,
+                        call.body,
+                        call.address,
+                        self.tls,
                     )
         except TimeoutError:
             return CallResult(
@@ -161,7 +194,7 @@ class FanOut:
                 error=f"timeout after {deadline:g}s",
                 elapsed=time.monotonic() - start,
             )
-        except (OSError, HttpError, ValueError, asyncio.IncompleteReadError) as exc:
+        except (OSError, HttpError, ValueError, asyncio.IncompleteReadError) as exc:  # TLS too
             text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             return CallResult(
                 call.key, False, error=f"unreachable: {text}", elapsed=time.monotonic() - start

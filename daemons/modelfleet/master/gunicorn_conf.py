@@ -31,11 +31,16 @@ proc_name = "modelfleet-master"
 preload_app = False
 
 
-def post_worker_init(worker: Any) -> None:
+def post_fork(server: Any, worker: Any) -> None:
+    # Logging before the app loads its state: what loading says is a JSON line too.
     from modelfleet.logsetup import configure_logging
-    from modelfleet.master.http_errors import install
 
     configure_logging("master", os.environ.get("MODELFLEET_LOG_LEVEL", "INFO"))
+
+
+def post_worker_init(worker: Any) -> None:
+    from modelfleet.master.http_errors import install
+
     # gunicorn's own 400/414/431 answers in the JSON error shape, audited like the app's.
     install(worker, worker.wsgi.extensions["modelfleet"].audit)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from ..contracts.cluster import (
     DaemonView,
@@ -20,17 +20,19 @@ from ..contracts.cluster import (
     ModelServing,
     Problem,
     Restarts,
+    Service,
     TFServingView,
 )
-from ..contracts.node import ConfigManagerStatus
+from ..contracts.node import ConfigManagerStatus, PullerStatus
 from ..contracts.node import ModelStatus as NodeModelStatus
 from ..contracts.schema import ContractError, from_json
 from .fanout import CallResult
 from .registry import SERVICES, NodeEntry
 
-__all__ = ["drift_problems", "fold_host", "models_view"]
+__all__ = ["drift_problems", "drifting_hosts", "fold_host", "models_view"]
 
 RESTART_WINDOW = 15 * 60.0
+T = TypeVar("T")
 
 
 def _daemon_view(describe: dict[str, Any], result: CallResult | None) -> DaemonView:
@@ -50,18 +52,20 @@ def _host_model(info: NodeModelStatus) -> HostModel:
     )
 
 
-def _cm_status(body: dict[str, Any] | None, problems: list[Problem]) -> ConfigManagerStatus | None:
-    """The config manager's answer checked against its contract (a problem if it is not)."""
+def _checked(
+    contract: type[T], service: Service, body: dict[str, Any] | None, problems: list[Problem]
+) -> T | None:
+    """A daemon's answer checked against its contract (a problem if it is not)."""
     if body is None:
         return None
     try:
-        return cast(ConfigManagerStatus, from_json(ConfigManagerStatus, body))
+        return cast(T, from_json(contract, body))
     except ContractError as exc:
         problems.append(
             Problem(
                 "daemon_unreachable",
-                f"config_manager: status breaks its contract: {exc}",
-                service="config_manager",
+                f"{service}: status breaks its contract: {exc}",
+                service=service,
             )
         )
         return None
@@ -104,7 +108,7 @@ def fold_host(
     models: dict[str, HostModel] = {}
     serving: dict[str, tuple[int, ...]] = {}
     tf_restarts = 0
-    cm = _cm_status(bodies.get("config_manager"), problems)
+    cm = _checked(ConfigManagerStatus, "config_manager", bodies.get("config_manager"), problems)
     if cm is not None:
         tfserving = TFServingView(cm.tfserving.reachable, cm.tfserving.error or "")
         tf_restarts = track_tfserving(hostname, cm.tfserving.reachable)
@@ -132,13 +136,14 @@ def fold_host(
                 )
     elif "config_manager" in services:
         tfserving = TFServingView(None, "config_manager did not answer")
-    puller = bodies.get("remote_model_puller")
-    last_sync = puller.get("last_sync") if puller else None
-    if isinstance(last_sync, dict) and last_sync.get("ok") is False:
+    puller = _checked(
+        PullerStatus, "remote_model_puller", bodies.get("remote_model_puller"), problems
+    )
+    if puller is not None and puller.last_sync.ok is False:
         problems.append(
             Problem(
                 "sync_failing",
-                f"remote_model_puller: last sync failed: {last_sync.get('error') or 'no detail'}",
+                f"remote_model_puller: last sync failed: {puller.last_sync.error or 'no detail'}",
                 service="remote_model_puller",
             )
         )
@@ -195,9 +200,23 @@ def models_view(
     return out
 
 
-def drift_problems(host: HostStatus, models: Mapping[str, ModelServing]) -> HostStatus:
+def drifting_hosts(models: Mapping[str, ModelServing]) -> dict[str, list[str]]:
+    """Host → the models it drifts on (one pass over the models, not one per host)."""
+    out: dict[str, list[str]] = {}
+    for model, info in sorted(models.items()):
+        for hostname in info.drift_hosts:
+            out.setdefault(hostname, []).append(model)
+    return out
+
+
+def drift_problems(
+    host: HostStatus,
+    models: Mapping[str, ModelServing],
+    drifting: Mapping[str, list[str]] | None = None,
+) -> HostStatus:
     """Add a ``drift`` problem per model the host serves differently from desired."""
-    drifted = sorted(m for m, v in models.items() if host.hostname in v.drift_hosts)
+    drifting = drifting_hosts(models) if drifting is None else drifting
+    drifted = drifting.get(host.hostname, [])
     if not drifted:
         return host
     problems = list(host.problems)

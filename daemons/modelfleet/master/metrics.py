@@ -78,6 +78,12 @@ class MasterMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.registrations_refused = Counter(
+            "modelfleet_master_registrations_refused_total",
+            "Registrations refused: another node's name, an unverified address, a wrong port, "
+            "a full registry",
+            registry=self.registry,
+        )
         self.registry.register(_NodesCollector(registry))
 
     def observe_fanout(self, path: str, elapsed: float, ok: int, failed: int) -> None:

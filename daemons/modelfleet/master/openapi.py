@@ -4,7 +4,7 @@ Written next to the views, with every schema generated from the declarations the
 use (:mod:`modelfleet.contracts`): request bodies, success answers and the error shape.
 schemathesis checks the running API against it, responses included. ``x-auth-level`` says
 which token an operation needs: ``read`` (read-only or admin operator token), ``admin``
-(admin operator token) or ``cluster`` (node daemons).
+(admin operator token) or ``node`` (a node's own token, docs/contracts.md "Node identity").
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from .. import __version__
 from ..contracts import cluster as c
 from ..contracts import master_api as m
+from ..contracts import node
 from ..contracts.schema import json_schema
 from ..names import HOSTNAME_PATTERN, MODEL_NAME_PATTERN, VERSION_PATTERN
 from .api import MAX_BODY_BYTES
@@ -23,17 +24,29 @@ __all__ = ["openapi_document"]
 _ERRORS = {
     "400": "Bad input: body, path or query parameter invalid; nothing changed.",
     "401": "No token or a wrong token.",
-    "403": "A valid token of a kind not allowed here (e.g. read-only token on a write).",
+    "403": "A valid token of a kind not allowed here (e.g. read-only token on a write); a "
+    "state change a browser sends from another origin; a registration for another node's "
+    "name, from an address its name does not resolve to, or on another port than its "
+    "service's (`reason: registration_refused`).",
     "404": "Unknown model, version, node or path.",
     "409": "Conflict: lost race on desired state (`reason: precondition_failed`), or the edit "
     "does not fit the current state (`reason: invalid_for_current_state`, `in_use`, "
     "`unverified`).",
+    "405": "Method not allowed on this path (`Allow` lists those that are): "
+    "`/api/v1/nodes/register` takes POST only.",
     "413": f"Request body larger than {MAX_BODY_BYTES} bytes.",
+    "415": "A body (or a Content-Type) that is not `application/json`.",
+    "429": "The registry is full (`reason: registry_full`, `MODELFLEET_MAX_NODES`).",
     "502": "The bucket could not be read or written.",
+    "503": "DNS did not resolve a registering node's name in time; retry.",
+    "507": "The change could not be made durable (state or audit log not written: a full "
+    "disk); nothing changed (`reason: state_not_written`, `audit_not_written`).",
 }
 
 _NAME = {"type": "string", "pattern": MODEL_NAME_PATTERN}
 _HOST = {"type": "string", "pattern": HOSTNAME_PATTERN, "maxLength": 253}
+# In /nodes/{hostname}: "register" is the registration endpoint, not a host.
+_HOST_SEGMENT = {**_HOST, "not": {"const": "register"}}
 _VERSION_TEXT = {"type": "string", "pattern": VERSION_PATTERN}
 
 
@@ -57,11 +70,12 @@ class _Builder:
         body: Any = None,
         body_required: bool = False,
         params: list[dict[str, Any]] | None = None,
-        raw_body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         codes = {"400", "401", "403", *errors}
         if body is not None:
-            codes.add("413")
+            codes.update(("413", "415"))
+        if level == "admin" or level == "node":  # state changes: durable before acknowledged
+            codes.add("507")
         if params and any(p["in"] == "path" for p in params):
             codes.add("404")
         op: dict[str, Any] = {
@@ -82,10 +96,9 @@ class _Builder:
         if params:
             op["parameters"] = params
         if body is not None:
-            schema = raw_body if raw_body is not None else self.schema(body)
             op["requestBody"] = {
                 "required": body_required,
-                "content": {"application/json": {"schema": schema}},
+                "content": {"application/json": {"schema": self.schema(body)}},
             }
         return op
 
@@ -120,26 +133,13 @@ def _paths(b: _Builder) -> dict[str, Any]:
         "/api/v1/nodes/register": {
             "post": b.op(
                 "Register a node daemon / heartbeat",
-                "cluster",
+                "node",
                 m.RegisterReply,
+                ("429", "503"),
                 description="Sent by remote_model_puller and config_manager every heartbeat "
                 "interval. Answers whether the node's host or zone is in maintenance.",
-                body=_registration_schema(),
+                body=node.Registration,
                 body_required=True,
-                raw_body={
-                    "type": "object",
-                    "required": ["hostname", "service", "port"],
-                    "properties": {
-                        "hostname": _HOST,
-                        "service": {
-                            "type": "string",
-                            "enum": ["remote_model_puller", "config_manager"],
-                        },
-                        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                        "zone": _NAME,
-                        "version": {"type": "string", "maxLength": 64},
-                    },
-                },
             )
         },
         "/api/v1/nodes": {
@@ -150,13 +150,15 @@ def _paths(b: _Builder) -> dict[str, Any]:
                 "One host: its daemons and live status",
                 "read",
                 m.NodeDetail,
-                params=[_path("hostname", _HOST)],
+                ("405",),
+                params=[_path("hostname", _HOST_SEGMENT)],
             ),
             "delete": b.op(
                 "Forget a decommissioned host (it re-registers if it is alive)",
                 "admin",
                 m.ForgetReply,
-                params=[_path("hostname", _HOST)],
+                ("405",),
+                params=[_path("hostname", _HOST_SEGMENT)],
             ),
         },
         "/api/v1/cluster/status": {
@@ -368,12 +370,6 @@ def _paths(b: _Builder) -> dict[str, Any]:
             )
         },
     }
-
-
-def _registration_schema() -> Any:
-    """The registration body (``modelfleet.master.registry.validate_registration``); it
-    moves to the node side's declaration (``contracts.node``) once that lands."""
-    return dict[str, Any]
 
 
 def openapi_document() -> dict[str, Any]:

@@ -2,31 +2,47 @@
 
 One gunicorn worker owns the registry in memory (the master runs one worker with threads, so
 every request sees the same registry); it is written atomically to
-``<state_dir>/registry.json`` and ``<state_dir>/maintenance.json``. Registration of a new node
-and every maintenance change are written at once; heartbeats only move timestamps and are
-flushed at most every ``flush_interval`` seconds, and at shutdown. After a restart the
-registry is read back, and nodes refresh it with their next heartbeat anyway.
+``<state_dir>/registry.json`` and ``<state_dir>/maintenance.json``
+(:mod:`.statefile`). Every change a call acknowledges is on disk before the answer: a new
+node, a node whose address, port, zone or version changed, a forgotten node, a maintenance
+flag. When the write fails nothing changes in memory either and the caller gets
+:class:`~.statefile.StateWriteError`. Heartbeats that only move timestamps are flushed at
+most every ``flush_interval`` seconds and at shutdown (losing one costs nothing: the next
+heartbeat comes within an interval). A state file that exists but cannot be read stops the
+master at start (:class:`~.statefile.StateFileError`), never an empty registry.
+
+An entry is bound to the node's authenticated identity (:mod:`.identity`): its hostname is
+the one in the node's token, ``address`` the address it registered from (the only one the
+master calls), ``key_id`` the node key its token was proved with.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_json, read_json
+from ..contracts.node import NODE_SERVICES, Registration
+from ..contracts.schema import ContractError, from_json, to_json
 from ..logsetup import kv
 from ..names import InvalidName, validate_hostname, validate_zone
+from .statefile import StateWriteError, read_state, write_state
 
-__all__ = ["SERVICES", "NodeEntry", "Registry"]
+__all__ = ["SERVICES", "NodeEntry", "Registry", "RegistryFull"]
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("remote_model_puller", "config_manager")
+SERVICES = NODE_SERVICES
+DEFAULT_MAX_NODES = 5000
+
+
+class RegistryFull(Exception):
+    """A new daemon would exceed the registry's cap (``MODELFLEET_MAX_NODES``)."""
 
 
 @dataclass
@@ -41,6 +57,8 @@ class NodeEntry:
     registrations: int = 1
     returns_after_stale: int = 0
     return_times: list[float] = field(default_factory=list)
+    address: str = ""  # the verified address the master calls ("" = registered before 0.x)
+    key_id: str = "current"  # node key the node's token was proved with
 
     @property
     def key(self) -> str:
@@ -50,29 +68,60 @@ class NodeEntry:
     def url(self) -> str:
         return f"http://{self.hostname}:{self.port}"
 
+    @property
+    def durable(self) -> tuple[Any, ...]:
+        """What a registration acknowledges: written at once when it changes."""
+        return (self.port, self.zone, self.version, self.address, self.key_id)
+
+
+_ENTRY_FIELDS = {f.name for f in fields(NodeEntry)}
+
+
+def _parse_entry(raw: Any) -> NodeEntry:
+    if not isinstance(raw, dict) or not set(raw) <= _ENTRY_FIELDS:
+        raise ValueError(f"not a registry entry: {str(raw)[:80]}")
+    entry = NodeEntry(**raw)
+    validate_hostname(entry.hostname)
+    validate_zone(entry.zone)
+    if entry.service not in SERVICES or not isinstance(entry.port, int):
+        raise ValueError(f"bad entry {entry.key}")
+    return entry
+
+
+def _parse_registry(doc: Any) -> dict[str, NodeEntry]:
+    if not isinstance(doc, dict) or doc.get("schema") != 1:
+        raise ValueError("not a schema 1 registry document")
+    entries = [_parse_entry(raw) for raw in doc["nodes"]]
+    return {e.key: e for e in entries}
+
+
+def _parse_maintenance(doc: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind in ("zones", "nodes"):
+        table = doc.get(kind, {})
+        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+            raise ValueError(f"{kind} is not an object of flags")
+        out[kind] = {str(k): dict(v) for k, v in table.items()}
+    return out
+
+
+def check_state_files(state_dir: Path) -> None:
+    """Read both state files strictly; raises StateFileError (``master run`` calls it before
+    gunicorn starts, so a corrupt file is one line on stderr)."""
+    read_state(Path(state_dir) / "registry.json", "registry file", _parse_registry)
+    read_state(Path(state_dir) / "maintenance.json", "maintenance file", _parse_maintenance)
+
 
 def validate_registration(body: object) -> dict[str, Any]:
-    """Check a registration body; raises :class:`InvalidName` (a ValueError) naming the field."""
-    if not isinstance(body, dict):
-        raise InvalidName("registration body must be a JSON object")
-    hostname = validate_hostname(body.get("hostname"))
-    service = body.get("service")
-    if service not in SERVICES:
-        raise InvalidName(f"service must be one of {', '.join(SERVICES)}")
-    port = body.get("port")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise InvalidName("port must be an integer between 1 and 65535")
-    zone = validate_zone(body.get("zone", "default"))
-    version = body.get("version", "")
-    if not isinstance(version, str) or len(version) > 64 or not version.isprintable():
-        raise InvalidName("version must be a short string")
-    return {
-        "hostname": hostname,
-        "service": service,
-        "port": port,
-        "zone": zone,
-        "version": version,
-    }
+    """Check a registration body (:class:`~modelfleet.contracts.node.Registration`); raises
+    :class:`InvalidName` (a ValueError) naming the field."""
+    try:
+        valid = from_json(Registration, body, "registration")
+    except ContractError as exc:
+        raise InvalidName(str(exc)) from None
+    return dict(to_json(valid))
 
 
 class Registry:
@@ -84,61 +133,46 @@ class Registry:
         *,
         stale_after: float = 30.0,
         flush_interval: float = 1.0,
+        max_nodes: int = DEFAULT_MAX_NODES,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(state_dir) / "registry.json"
         self.maintenance_path = Path(state_dir) / "maintenance.json"
         self.stale_after = stale_after
         self.flush_interval = flush_interval
+        self.max_nodes = max_nodes
         self.clock = clock
         self._lock = threading.RLock()
-        self._nodes: dict[str, NodeEntry] = {}
-        self._maintenance: dict[str, dict[str, dict[str, Any]]] = {"zones": {}, "nodes": {}}
         self._dirty = False
-        self._last_flush = 0.0
         self._flusher: threading.Timer | None = None
-        self._load()
+        # Raises StateFileError: a corrupt file is never replaced by an empty registry.
+        self._nodes: dict[str, NodeEntry] = (
+            read_state(self.path, "registry file", _parse_registry) or {}
+        )
+        self._maintenance: dict[str, dict[str, dict[str, Any]]] = read_state(
+            self.maintenance_path, "maintenance file", _parse_maintenance
+        ) or {"zones": {}, "nodes": {}}
 
     # -- persistence -------------------------------------------------------------------
-    def _load(self) -> None:
-        try:
-            data = read_json(self.path)
-            for raw in data.get("nodes", []):
-                entry = NodeEntry(**raw)
-                self._nodes[entry.key] = entry
-        except FileNotFoundError:
-            pass
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            log.error("registry file unreadable, starting empty", extra=kv(error=str(exc)))
-        try:
-            data = read_json(self.maintenance_path)
-            self._maintenance = {
-                "zones": dict(data.get("zones", {})),
-                "nodes": dict(data.get("nodes", {})),
-            }
-        except FileNotFoundError:
-            pass
-        except (ValueError, TypeError, AttributeError) as exc:
-            log.error("maintenance file unreadable, starting empty", extra=kv(error=str(exc)))
+    def _write_nodes(self, nodes: dict[str, NodeEntry]) -> None:
+        doc = {"schema": 1, "nodes": [asdict(n) for n in nodes.values()]}
+        write_state(self.path, doc)
 
     def flush(self) -> None:
-        """Write the registry now if anything changed (atomic; invariant 4)."""
+        """Write heartbeat timestamps now if any moved (a failure is logged and retried)."""
         with self._lock:
             if not self._dirty:
                 return
-            doc = {"schema": 1, "nodes": [asdict(n) for n in self._nodes.values()]}
-            self._dirty = False
-            self._last_flush = self.clock()
-            atomic_write_json(self.path, doc)
+            try:
+                self._write_nodes(self._nodes)
+                self._dirty = False
+            except StateWriteError as exc:
+                log.error("heartbeats not flushed", extra=kv(error=str(exc)))
+                self._schedule()
 
-    def _mark_dirty(self, urgent: bool) -> None:
-        self._dirty = True
-        now = self.clock()
-        if urgent and now - self._last_flush >= self.flush_interval:
-            self.flush()
-        elif self._flusher is None or not self._flusher.is_alive():
-            delay = self.flush_interval if urgent else max(self.flush_interval, 30.0)
-            self._flusher = threading.Timer(delay, self.flush)
+    def _schedule(self) -> None:
+        if self._flusher is None or not self._flusher.is_alive():
+            self._flusher = threading.Timer(self.flush_interval, self.flush)
             self._flusher.daemon = True
             self._flusher.start()
 
@@ -148,41 +182,65 @@ class Registry:
         self.flush()
 
     # -- nodes -------------------------------------------------------------------------
-    def register(self, body: dict[str, Any]) -> NodeEntry:
-        """Add or refresh a node from a validated registration body."""
+    def register(
+        self, body: dict[str, Any], *, address: str = "", key_id: str = "current"
+    ) -> NodeEntry:
+        """Add or refresh a node from a validated registration body; a change of what the
+        registry holds is durable before this returns (StateWriteError: nothing changed).
+        Raises RegistryFull for a new daemon beyond ``max_nodes``."""
         now = self.clock()
         key = f"{body['hostname']}/{body['service']}"
         with self._lock:
-            entry = self._nodes.get(key)
-            if entry is None:
-                entry = NodeEntry(first_seen=now, last_heartbeat=now, **body)
+            old = self._nodes.get(key)
+            if old is None:
+                if len(self._nodes) >= self.max_nodes:
+                    raise RegistryFull(
+                        f"the registry holds {len(self._nodes)} daemons, its cap "
+                        "(MODELFLEET_MAX_NODES)"
+                    )
+                entry = NodeEntry(
+                    first_seen=now, last_heartbeat=now, address=address, key_id=key_id, **body
+                )
+            else:
+                entry = replace(
+                    old,
+                    port=body["port"],
+                    zone=body["zone"],
+                    version=body["version"],
+                    address=address,
+                    key_id=key_id,
+                    last_heartbeat=now,
+                    registrations=old.registrations + 1,
+                    return_times=list(old.return_times),
+                )
+                if now - old.last_heartbeat > self.stale_after:
+                    entry.returns_after_stale += 1
+                    entry.return_times = [*entry.return_times[-9:], now]
+            durable = old is None or old.durable != entry.durable
+            returned = old is not None and entry.returns_after_stale != old.returns_after_stale
+            if durable or returned:
+                nodes = {**self._nodes, key: entry}
+                self._write_nodes(nodes)
+                self._nodes, self._dirty = nodes, False
+                if old is None:
+                    log.info("node registered", extra=kv(node=key, zone=entry.zone))
+                elif durable:
+                    log.info("node registration changed", extra=kv(node=key, zone=entry.zone))
+            else:
                 self._nodes[key] = entry
-                log.info("node registered", extra=kv(node=key, zone=entry.zone))
-                self._mark_dirty(urgent=True)
-                return entry
-            changed = (entry.port, entry.zone, entry.version) != (
-                body["port"],
-                body["zone"],
-                body["version"],
-            )
-            if now - entry.last_heartbeat > self.stale_after:
-                entry.returns_after_stale += 1
-                entry.return_times = [*entry.return_times[-9:], now]
-                changed = True
-            entry.port, entry.zone, entry.version = body["port"], body["zone"], body["version"]
-            entry.last_heartbeat = now
-            entry.registrations += 1
-            self._mark_dirty(urgent=changed)
+                self._dirty = True
+                self._schedule()
             return entry
 
     def forget(self, hostname: str) -> int:
+        """Remove every daemon of ``hostname``, durably (StateWriteError: nothing changed)."""
         with self._lock:
-            keys = [k for k, n in self._nodes.items() if n.hostname == hostname]
-            for k in keys:
-                del self._nodes[k]
-            if keys:
-                self._mark_dirty(urgent=True)
-            return len(keys)
+            nodes = {k: n for k, n in self._nodes.items() if n.hostname != hostname}
+            removed = len(self._nodes) - len(nodes)
+            if removed:
+                self._write_nodes(nodes)
+                self._nodes, self._dirty = nodes, False
+            return removed
 
     def is_stale(self, entry: NodeEntry, now: float | None = None) -> bool:
         now = self.clock() if now is None else now
@@ -226,10 +284,12 @@ class Registry:
             return {k: {n: dict(v) for n, v in d.items()} for k, d in self._maintenance.items()}
 
     def set_maintenance(self, kind: str, name: str, enabled: bool, *, by: str, reason: str) -> bool:
-        """Set or clear the flag of a zone or node; returns True when it changed."""
+        """Set or clear the flag of a zone or node; returns True when it changed. The new
+        flags are on disk before they apply (StateWriteError: nothing changed)."""
         assert kind in ("zones", "nodes")
         with self._lock:
-            table = self._maintenance[kind]
+            flags = copy.deepcopy(self._maintenance)
+            table = flags[kind]
             if enabled:
                 changed = name not in table
                 table[name] = {
@@ -239,7 +299,9 @@ class Registry:
                 }
             else:
                 changed = table.pop(name, None) is not None
-            atomic_write_json(self.maintenance_path, self._maintenance)
+            if flags != self._maintenance:
+                write_state(self.maintenance_path, flags)
+                self._maintenance = flags
             return changed
 
     def zones(self) -> list[str]:

@@ -60,7 +60,7 @@ class RemoteState:
             raise StoreError(str(exc)) from None
         return manifest.to_json()
 
-    def read_desired(self) -> ds.RemoteDesired:
+    def read_remote(self) -> ds.RemoteDesired:
         """The desired state with its generation (an absent document: None at 0)."""
         try:
             return ds.read_remote(self.store)

@@ -53,7 +53,8 @@ def _set(versions: Sequence[int] | str) -> str:
 
 def describe_drift(fact: DriftFact) -> str:
     """``lin: desired 2, serving 1 on 3 of 3 nodes``."""
-    drifting = [(k, hs) for k, hs in fact.serving.items() if any(h in fact.hosts for h in hs)]
+    hosts = set(fact.hosts)
+    drifting = [(k, hs) for k, hs in fact.serving.items() if not hosts.isdisjoint(hs)]
     drifting.sort(key=lambda item: (-len(item[1]), item[0] == "-", item[0]))
     parts = [f"{_set(key)} on {len(hosts)}" for key, hosts in drifting]
     desired = "unknown (bucket unreadable)" if fact.desired is None else _set(fact.desired)

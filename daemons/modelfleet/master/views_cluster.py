@@ -18,6 +18,7 @@ from .api import (
     services,
     zone_arg,
 )
+from .auditing import begin_change
 from .auth import require
 from .drain import drain_check as check_drain
 
@@ -53,6 +54,7 @@ def triage() -> Any:
 
 def _operation(op: Literal["sync", "reload"]) -> Any:
     body = parse_body(TargetBody)
+    begin_change()
     result = services().cluster.operation(op, body.zone, body.node, body.deadline)
     services().cluster.invalidate()
     return reply(result)
@@ -94,6 +96,7 @@ def set_maintenance() -> Any:
         raise ApiError(400, "give exactly one of zone or node")
     kind, name = ("zones", body.zone) if body.zone is not None else ("nodes", body.node)
     assert name is not None
+    begin_change()
     changed = services().registry.set_maintenance(
         kind, name, body.enabled, by=g.who, reason=body.reason
     )

@@ -41,15 +41,16 @@ from .api import (
     services,
     version_path_arg,
 )
+from .auditing import begin_change
 from .auth import require
 from .remote import MANIFEST_NAME, NotFound, PreconditionFailed, StoreError
 
 bp = Blueprint("models", __name__)
 
 
-def _read_desired() -> RemoteDesired:
+def _read_remote() -> RemoteDesired:
     try:
-        return services().remote.read_desired()
+        return services().remote.read_remote()
     except (StoreError, OSError) as exc:
         raise ApiError(502, f"cannot read desired state: {exc}") from None
 
@@ -62,7 +63,7 @@ def _view(model: str, entry: ModelEntry | None) -> ModelView:
 @bp.get("/models")
 @require("read")
 def list_models() -> Any:
-    remote = _read_desired()
+    remote = _read_remote()
     state = remote.state_or_empty
     try:
         names = set(services().remote.list_models())
@@ -77,7 +78,7 @@ def list_models() -> Any:
 @require("read")
 def model_detail(model: str) -> Any:
     model_arg(model)
-    remote = _read_desired()
+    remote = _read_remote()
     entry = remote.state_or_empty.entry(model)
     try:
         versions = services().remote.list_versions(model)
@@ -115,7 +116,7 @@ def manifest(model: str, version: str) -> Any:
 @bp.get("/desired")
 @require("read")
 def desired() -> Any:
-    remote = _read_desired()
+    remote = _read_remote()
     return reply(DesiredReply(generation=remote.generation, desired=remote.state_or_empty))
 
 
@@ -126,6 +127,7 @@ def _edit(edit: Edit, if_generation: int | None = None) -> EditReply:
     does not fit the state), 502 (bucket failure).
     """
     s = services()
+    begin_change()
     try:
         result = s.remote.edit(edit, updated_by=f"{g.who}@master", if_generation=if_generation)
     except EditError as exc:
@@ -241,11 +243,12 @@ def delete_version(model: str, version: str) -> Any:
         present = s.remote.list_versions(model)
     except (StoreError, OSError) as exc:
         raise ApiError(502, str(exc)) from None
-    remote = _read_desired()
+    remote = _read_remote()
     entry = remote.state_or_empty.entry(model)
     in_catalog = entry is not None and number in entry.published
     if number not in present and not in_catalog:
         raise ApiError(404, f"no version {number} of {model}")
+    begin_change()
     if in_catalog:
         result = _edit(Edit("forget_version", model, number))
     else:  # objects of a version the catalog never listed: nothing to write

@@ -26,9 +26,10 @@ from ..contracts.master_api import HostQuarantine, QuarantineClearReport, Quaran
 from ..contracts.node import QuarantineClearResult, QuarantineEntry, QuarantineList
 from ..contracts.schema import ContractError, from_json
 from .api import audited, host_arg, model_arg, reply, services, version_path_arg, zone_arg
+from .auditing import begin_change
 from .auth import require
 from .cluster import outcome
-from .fanout import Call, CallResult
+from .fanout import CallResult
 from .registry import NodeEntry
 
 __all__ = ["bp"]
@@ -56,7 +57,7 @@ def _fan(
 ) -> tuple[list[NodeEntry], list[NodeEntry], dict[str, CallResult]]:
     cluster = services().cluster
     live, stale = cluster.targets(SERVICE, zone, node)
-    results = cluster.fanout.run([Call(n.key, n.hostname, n.port, method, path) for n in live])
+    results = cluster.fanout.run([cluster.call(n, method, path) for n in live])
     return live, stale, results
 
 
@@ -111,6 +112,7 @@ def clear_quarantine(model: str, version: str | None = None) -> Any:
     path = f"/api/v1/quarantine/{quote(name, safe='')}"
     if number is not None:
         path += f"/{number}"
+    begin_change()
     live, stale, results = _fan("DELETE", path, zone, node)
     cleared: list[HostQuarantine] = []
     for n in live:

@@ -5,19 +5,29 @@ A node registers ``{hostname, service, port, zone, version}`` with
 ``interval`` seconds as its heartbeat. The master may be absent, down or slow: failures are
 retried with exponential backoff and full jitter in a daemon thread, so the sync loop never
 waits on the master (invariant 5).
+
+The token is this node's own (``mfn1.<hostname>.<mac>``, issued at provisioning): the master
+accepts the registration only for that hostname, from an address the hostname resolves to.
+When the hostname is an IP literal (a fleet on loopback, a node known by its address) the
+registration is sent from that address, so the master sees the address the node claims.
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
+import json
 import logging
 import random
+import ssl
 import threading
 from collections.abc import Callable
-from typing import Any
-
-import requests
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 from .. import __version__
+from ..contracts.node import NodeService, Registration
+from ..contracts.schema import to_json
 from ..logsetup import kv
 
 __all__ = ["Registrar"]
@@ -41,41 +51,66 @@ class Registrar:
         timeout: float = 3.0,
         max_backoff: float = 60.0,
         on_result: Callable[[bool, str], None] | None = None,
-        session: requests.Session | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.master_url = master_url.rstrip("/")
         self.token = token
-        self.payload: dict[str, Any] = {
-            "hostname": hostname,
-            "service": service,
-            "port": port,
-            "zone": zone,
-            "version": __version__,
-        }
+        self.ca_file = ca_file
+        self.source = _source_address(hostname)
+        self.payload: dict[str, Any] = to_json(
+            Registration(hostname, cast(NodeService, service), port, zone, __version__)
+        )
         self.interval = interval
         self.timeout = timeout
         self.max_backoff = max_backoff
         self.on_result = on_result
-        self.session = session or requests.Session()
         self.registered = False
         self.last_error = ""
         self.failures = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def register_once(self) -> bool:
-        """One registration attempt; never raises."""
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        try:
-            resp = self.session.post(
-                f"{self.master_url}/api/v1/nodes/register",
-                json=self.payload,
-                headers=headers,
-                timeout=self.timeout,
+    def _connection(self) -> http.client.HTTPConnection:
+        parts = urlsplit(self.master_url)
+        host, port = parts.hostname or "", parts.port
+        source = (self.source, 0) if self.source else None
+        if parts.scheme == "https":
+            context = ssl.create_default_context(cafile=self.ca_file)
+            return http.client.HTTPSConnection(
+                host, port, timeout=self.timeout, source_address=source, context=context
             )
-            ok = resp.status_code == 200
-            self.last_error = "" if ok else f"master answered {resp.status_code}"
-        except requests.RequestException as exc:
+        return http.client.HTTPConnection(host, port, timeout=self.timeout, source_address=source)
+
+    def register_once(self) -> bool:
+        """One registration attempt; never raises.
+
+        The standard library's HTTP client, not ``requests``: a node daemon's worker then
+        does not carry requests, urllib3 and charset-normalizer in memory for one POST.
+        """
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        path = urlsplit(self.master_url).path.rstrip("/") + "/api/v1/nodes/register"
+        try:
+            conn = self._connection()
+            try:
+                conn.request("POST", path, body=json.dumps(self.payload).encode(), headers=headers)
+                resp = conn.getresponse()
+                ok = resp.status == 200
+                detail = ""
+                if not ok:
+                    try:
+                        detail = str(json.loads(resp.read(4096)).get("error", ""))[:200]
+                    except (ValueError, AttributeError):
+                        detail = ""
+                self.last_error = (
+                    ""
+                    if ok
+                    else f"master answered {resp.status}" + (f": {detail}" if detail else "")
+                )
+            finally:
+                conn.close()
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timeout, TLS
             ok = False
             self.last_error = f"master unreachable: {type(exc).__name__}"
         if ok and not self.registered:
@@ -108,3 +143,11 @@ class Registrar:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _source_address(hostname: str) -> str | None:
+    """The address to register from: the hostname itself when it is an IP literal."""
+    try:
+        return str(ipaddress.ip_address(hostname))
+    except ValueError:
+        return None

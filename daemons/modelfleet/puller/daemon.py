@@ -1,12 +1,19 @@
 """remote_model_puller: keep LOCAL_MODEL_DIRECTORY equal to the bucket's desired state.
 
-One sync thread owns all pull state; HTTP handlers only read snapshots of it and poke the
-thread awake (``POST /api/v1/sync``). An idle pass costs one metadata read of
-desired.json: the document is re-read only when its generation moves, and manifests and
-listings are fetched only for versions that are wanted and missing. Failures are kept per
-version with a capped backoff, shown in status and metrics, and never block other models.
-The puller never deletes a version directory: freeing disk is the config manager's job
-once TF Serving has unloaded the version (invariant 2).
+The sync pass (one thread, on the node daemon skeleton) never waits on a download. Each pass:
+
+1. refreshes the targets from the bucket (:mod:`.remote`: one metadata read when idle);
+2. reads what is installed from the disk (the config manager deletes behind our back, so
+   nothing about the disk is remembered between passes);
+3. hands the scheduler (:mod:`.scheduler`) what each model wants and what is missing: it
+   cancels pulls nobody wants any more, then — under its lock, before any new pull starts —
+   the pass rewrites the local desired document, then the scheduler starts what may start.
+
+So a new desired state reaches the config manager within one pass even while a 1 GiB pull
+runs: a rollback to a version on disk is served at once, the obsolete pull stops within one
+chunk and its staging is removed. Pulls of different models run side by side. When a pull
+ends, the pass runs again. The puller never deletes a version directory: freeing disk is the
+config manager's job once TF Serving has unloaded the version (invariant 2).
 """
 
 from __future__ import annotations
@@ -15,58 +22,28 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..desired import DESIRED_KEY, InvalidDesired, read_remote
+from ..contracts.node import LastSync, PullState
+from ..contracts.schema import to_json
+from ..desired import InvalidDesired
 from ..localdir import DesiredModel, LocalDesired, LocalModelDir
 from ..logsetup import kv
 from ..node.daemon import NodeDaemon, PassOutcome
-from ..store.base import NotFound, RemoteStore, StoreError
-from ..store.catalog import complete_versions, open_store, read_manifest
-from ..store.manifest import InvalidManifest, Manifest
+from ..store.base import Cancelled, NotFound, RemoteStore, StoreError
+from ..store.catalog import open_store, read_manifest
+from ..store.manifest import InvalidManifest
 from .downloader import PullError, pull_version
 from .metrics import PullerMetrics
+from .remote import RemoteTargets
+from .scheduler import Failure, PullJob, PullScheduler
 from .settings import SERVICE, PullerSettings
-from .watcher import (
-    AddOp,
-    ModelTarget,
-    diff,
-    local_desired_models,
-    targets_from_catalog,
-    targets_from_desired,
-)
+from .status import build_status, iso
+from .watcher import AddOp, diff, local_desired_models
 
 __all__ = ["PullerDaemon"]
 
 log = logging.getLogger(__name__)
-
-_MAX_BACKOFF = 600.0
-
-
-def _now_iso(ts: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts if ts is not None else time.time()))
-
-
-@dataclass
-class _Failure:
-    reason: str
-    error: str
-    at: float
-    attempts: int = 1
-    next_try: float = 0.0
-
-
-@dataclass
-class _Pull:
-    bytes_total: int
-    bytes_done: int = 0
-    state: str = "queued"
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, n: int) -> None:
-        with self.lock:
-            self.bytes_done += n
 
 
 class PullerDaemon(NodeDaemon):
@@ -84,274 +61,190 @@ class PullerDaemon(NodeDaemon):
             on_request=self.metrics.count_request,
         )
         self.local = LocalModelDir(settings.local_dir)
+        self.remote = RemoteTargets(self.store)
+        self.scheduler = PullScheduler(
+            self._pull,
+            concurrency=settings.pull_concurrency,
+            base_backoff=lambda: settings.poll_interval,
+            on_done=self._pull_done,
+        )
         self.sync_loop = self.add_loop("sync", self._sync_pass)
-        # State below is written by the sync thread only.
-        self.present: dict[str, list[int]] = {}
-        self.targets: dict[str, ModelTarget] | None = None
-        self.generation: int | None = None
-        self.problems: list[str] = []
-        self.failures: dict[AddOp, _Failure] = {}
-        self.pulls: dict[AddOp, _Pull] = {}
-        self.manifests: dict[AddOp, Manifest] = {}
-        self.last_sync: dict[str, Any] = {"at": None, "ok": None, "error": "", "generation": None}
+        self.last_sync = LastSync()
         self.desired_models: dict[str, DesiredModel] = {}
+        self._idle = threading.Condition()
 
-    # -- NodeDaemon protocol -------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Rebuild state from disk (the syncer): wipe staging, scan installed versions."""
+        """Wipe staging a killed puller left; report what on disk is not installed."""
         self.local.prepare()
-        self.present, local_problems = self.local.scan()
-        for problem in local_problems:
+        present, problems = self.local.scan()
+        for problem in problems:
             log.warning("local directory problem", extra=kv(problem=problem))
         previous = self.local.read_desired()
         if previous.models is not None:
             self.desired_models = previous.models
-        self._update_gauges()
+        self._update_gauges(present)
+        log.info(
+            "puller recovered",
+            extra=kv(remote=self.store.url, local=str(self.settings.local_dir)),
+        )
+
+    def stop(self) -> None:
+        super().stop()
+        self.scheduler.cancel_all()
 
     def ready(self) -> tuple[bool, str]:
         if not self.sync_loop.first_pass_done.is_set():
             return False, "first sync pass not finished"
-        if self.last_sync.get("ok"):
+        if self.last_sync.ok:
             return True, "ok"
-        return True, f"serving local copies; last sync failed: {self.last_sync.get('error')}"
+        return True, f"serving local copies; last sync failed: {self.last_sync.error}"
 
     def sync_now(self) -> None:
         """Wake the sync loop and retry failed versions at once (POST /api/v1/sync)."""
         self.sync_loop.wake(force=True)
 
-    # -- sync loop -----------------------------------------------------------------------
+    @property
+    def installed(self) -> dict[str, list[int]]:
+        """Installed versions, read from the disk now."""
+        return self.local.scan()[0]
+
+    # -- the sync pass ---------------------------------------------------------------------
 
     def _sync_pass(self, force: bool) -> PassOutcome:
         try:
             self.sync_once(force=force)
         except Exception as exc:
-            self.last_sync = {
-                "at": _now_iso(),
-                "ok": False,
-                "error": f"internal error: {exc}",
-                "generation": self.generation,
-            }
+            self.last_sync = LastSync(
+                iso(), False, f"internal error: {exc}", self.remote.generation
+            )
             raise
-        detail = "" if self.last_sync.get("ok") else str(self.last_sync.get("error") or "")
-        return True, detail
+        return True, "" if self.last_sync.ok else self.last_sync.error
 
-    def sync_once(self, force: bool = False) -> None:
-        """One reconcile pass: refresh targets if the remote moved, then pull what is missing."""
+    def sync_once(self, force: bool = False) -> list[AddOp]:
+        """One reconcile pass; returns the pulls it started (they run in the background)."""
         started = time.time()
-        bucket_was_down = self.last_sync.get("ok") is False
+        bucket_was_down = self.last_sync.ok is False
         try:
-            refreshed = self._refresh_targets(force)
+            refreshed = self.remote.refresh(force)
         except (StoreError, InvalidDesired) as exc:
             self.metrics.syncs.labels(result="error").inc()
-            self.last_sync = {
-                "at": _now_iso(started),
-                "ok": False,
-                "error": str(exc),
-                "generation": self.generation,
-            }
+            self.last_sync = LastSync(iso(started), False, str(exc), self.remote.generation)
             log.warning("sync failed", extra=kv(error=str(exc)))
-            self._update_gauges()
-            return
-        if self.targets is None:
-            return
-        # What is installed comes from the disk every pass: the config manager deletes.
-        self.present, _ = self.local.scan()
-        ops = diff(self.targets, self.present)
-        wanted = set(ops)
-        for op in list(self.failures):
-            if op not in wanted:
-                del self.failures[op]
-                self.manifests.pop(op, None)
-        for failure in self.failures.values():
+            self._update_gauges(self.local.scan()[0])
+            return []
+        self.metrics.desired_generation.set(self.remote.generation or 0)
+        targets = self.remote.targets
+        if targets is None:
+            return []
+        present, _ = self.local.scan()  # the disk, every pass: the config manager deletes
+        missing = diff(targets, present)
+
+        def write_local_desired() -> None:
+            models = local_desired_models(targets, present, self.settings.retention)
+            doc = LocalDesired(models, self.store.url, self.remote.generation)
+            self.local.write_desired(doc)
+            self.desired_models = models
+
+        def retry_now(failure: Failure) -> bool:
             # Backoff protects the bucket from a broken version, not from its own outage:
             # once the bucket answers again, versions that failed on it are retried at once.
-            if refreshed or force or (bucket_was_down and failure.reason == "remote"):
-                failure.next_try = 0.0
-        self._write_local_desired()
-        for op in ops:
-            if self.sync_loop.stopping:
-                break
-            failed = self.failures.get(op)
-            if failed and failed.next_try > time.time():
-                continue
-            self._pull(op)
-            self._write_local_desired()
-        self.metrics.syncs.labels(result="synced" if refreshed or ops else "unchanged").inc()
+            return refreshed or force or (bucket_was_down and failure.reason == "remote")
+
+        begun = self.scheduler.reconcile(
+            {m: t.versions for m, t in targets.items()},
+            missing,
+            retry_now=retry_now,
+            before_start=write_local_desired,
+        )
+        self.metrics.syncs.labels(result="synced" if refreshed or missing else "unchanged").inc()
         self.metrics.last_sync.set(started)
-        self.last_sync = {
-            "at": _now_iso(started),
-            "ok": True,
-            "error": "",
-            "generation": self.generation,
-        }
-        self._update_gauges()
+        self.last_sync = LastSync(iso(started), True, "", self.remote.generation)
+        self._update_gauges(present)
+        return begun
 
-    def _refresh_targets(self, force: bool) -> bool:
-        """Update ``self.targets``; True when they were re-read from the remote."""
-        info = self.store.stat(DESIRED_KEY)
-        if info is None:
-            # No desired.json: newest complete version of every model, one listing per pass.
-            catalog, bad = complete_versions(self.store)
-            self.problems = [f"{b}: invalid model or version name, skipped" for b in bad]
-            targets = targets_from_catalog(catalog)
-            changed = targets != self.targets or self.generation != 0
-            self.targets, self.generation = targets, 0
-            self.metrics.desired_generation.set(0)
-            return changed
-        if not force and info.generation == self.generation and self.targets is not None:
-            return False
-        try:
-            remote = read_remote(self.store)
-        except InvalidDesired as exc:
-            self.generation = info.generation  # do not re-read a broken document every poll
-            self.problems = [f"desired.json: {exc}"]
-            raise
-        if remote.state is None:  # deleted between stat and read: the next pass takes the fallback
-            return False
-        generation = remote.generation
-        targets, problems = targets_from_desired(remote.state)
-        self.problems = [*remote.problems, *problems]
-        if self.generation != generation:
-            log.info("desired state changed", extra=kv(generation=generation, models=len(targets)))
-        self.targets, self.generation = targets, generation
-        self.metrics.desired_generation.set(generation)
-        return True
+    def settle(self, timeout: float = 120.0, force: bool = False) -> None:
+        """Run passes until no pull runs and a pass starts none, or starts only versions
+        that already ran since the call (tests and benchmarks wait on this)."""
+        deadline = time.monotonic() + timeout
+        tried: set[AddOp] = set()
+        while True:
+            begun = self.sync_once(force=force)
+            force = False
+            with self._idle:
+                while self.scheduler.busy():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(f"pulls still running after {timeout}s")
+                    self._idle.wait(min(left, 1.0))
+            if not set(begun) - tried:
+                return
+            tried.update(begun)
 
-    def _pull(self, op: AddOp) -> None:
-        s = self.settings
+    # -- one pull (in its own thread) ------------------------------------------------------
+
+    def _pull(self, job: PullJob, guard: contextlib.AbstractContextManager[object]) -> None:
+        op, s = job.op, self.settings
         started = time.monotonic()
         try:
-            manifest = self.manifests.get(op)
-            if manifest is None:
-                try:
-                    manifest, _ = read_manifest(self.store, op.model, op.version)
-                except NotFound:
-                    raise PullError(
-                        "incomplete", f"{op.model}/{op.version} has no manifest (not published)"
-                    ) from None
-                except InvalidManifest as exc:
-                    raise PullError("manifest", f"{op.model}/{op.version}: {exc}") from None
-                self.manifests[op] = manifest
-            pull = _Pull(bytes_total=manifest.total_bytes)
-            self.pulls[op] = pull
+            manifest, _ = read_manifest(self.store, op.model, op.version)
+            job.bytes_total = manifest.total_bytes
+            if job.cancel.is_set():
+                raise Cancelled(f"{op.model}/{op.version} cancelled")
             prefix = f"{op.model}/{op.version}/"
             listing = {
                 o.key[len(prefix) :]: o
                 for o in self.store.list_objects(f"{op.model}/{op.version}")
                 if o.key.startswith(prefix)
             }
+        except NotFound:
+            raise PullError(
+                "incomplete", f"{op.model}/{op.version} has no manifest (not published)"
+            ) from None
+        except InvalidManifest as exc:
+            raise PullError("manifest", f"{op.model}/{op.version}: {exc}") from None
+        except StoreError as exc:
+            raise PullError("remote", f"{op.model}/{op.version}: {exc}") from None
+        # Concurrent pulls share the disk: count what the others still have to write.
+        pending = sum(j.bytes_total - j.bytes_done for j in self.scheduler.active() if j is not job)
 
-            def progress(n: int) -> None:
-                pull.add(n)
-                self.sync_loop.beat()
+        def on_state(state: PullState) -> None:
+            job.state = state
 
-            def on_state(state: str) -> None:
-                pull.state = state
-
-            pull_version(
-                self.store,
-                self.local,
-                manifest,
-                listing,
-                workers=s.download_workers,
-                slice_bytes=s.slice_bytes,
-                reserve_bytes=s.disk_reserve_bytes,
-                fsync=s.fsync,
-                progress=progress,
-                on_state=on_state,
-            )
-        except (PullError, StoreError) as exc:
-            reason = exc.reason if isinstance(exc, PullError) else "remote"
-            self._fail(op, reason, str(exc))
-            return
-        finally:
-            self.pulls.pop(op, None)
-        self.failures.pop(op, None)
-        self.manifests.pop(op, None)
-        self.present.setdefault(op.model, [])
-        self.present[op.model] = sorted({*self.present[op.model], op.version})
+        pull_version(
+            self.store,
+            self.local,
+            manifest,
+            listing,
+            workers=s.download_workers,
+            slice_bytes=s.slice_bytes,
+            reserve_bytes=s.disk_reserve_bytes + max(0, pending),
+            fsync=s.fsync,
+            progress=job.add,
+            on_state=on_state,
+            cancel=job.cancel,
+            guard=guard,
+        )
         self.metrics.pulls.inc()
         self.metrics.pulled_bytes.inc(manifest.total_bytes)
         self.metrics.pull_seconds.observe(time.monotonic() - started)
 
-    def _fail(self, op: AddOp, reason: str, error: str) -> None:
-        now = time.time()
-        previous = self.failures.get(op)
-        attempts = previous.attempts + 1 if previous else 1
-        # Disk is checked locally (no remote cost): retry every pass; the rest backs off.
-        delay = (
-            0.0
-            if reason == "disk"
-            else min(_MAX_BACKOFF, self.settings.poll_interval * 2**attempts)
-        )
-        self.failures[op] = _Failure(reason, error, now, attempts, now + delay)
-        self.metrics.pull_failures.labels(reason=reason).inc()
-        if previous is None or previous.error != error:
-            log.error(
-                "version not installed",
-                extra=kv(model=op.model, version=op.version, reason=reason, error=error),
-            )
+    def _pull_done(self, job: PullJob, failure: Failure | None) -> None:
+        if failure is not None:
+            self.metrics.pull_failures.labels(reason=failure.reason).inc()
+        with self._idle:
+            self._idle.notify_all()
+        if not self.sync_loop.stopping:
+            self.sync_loop.wake()  # start the next pull, refresh the local desired document
 
-    def _write_local_desired(self) -> None:
-        if self.targets is None:
-            return
-        models = local_desired_models(self.targets, self.present, self.settings.retention)
-        self.local.write_desired(LocalDesired(models, self.store.url, self.generation))
-        self.desired_models = models
-
-    def _update_gauges(self) -> None:
-        self.metrics.local_versions.set(sum(len(v) for v in self.present.values()))
-        self.metrics.errors.set(len(self.failures))
+    def _update_gauges(self, present: dict[str, list[int]]) -> None:
+        self.metrics.local_versions.set(sum(len(v) for v in present.values()))
+        self.metrics.errors.set(len(self.scheduler.failures_snapshot()))
         with contextlib.suppress(OSError):
             self.metrics.disk_free.set(self.local.free_bytes())
 
-    # -- status --------------------------------------------------------------------------
+    # -- status ----------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        s = self.settings
-        try:
-            free = self.local.free_bytes()
-        except OSError:
-            free = -1
-        pulls = [
-            {
-                "model": op.model,
-                "version": op.version,
-                "bytes_done": p.bytes_done,
-                "bytes_total": p.bytes_total,
-                "state": p.state,
-            }
-            for op, p in sorted(dict(self.pulls).items())
-        ]
-        errors = [
-            {
-                "model": op.model,
-                "version": op.version,
-                "reason": f.reason,
-                "error": f.error,
-                "at": _now_iso(f.at),
-                "attempts": f.attempts,
-            }
-            for op, f in sorted(dict(self.failures).items())
-        ]
-        errors.extend(
-            {"model": None, "version": None, "reason": "desired", "error": p, "at": None}
-            for p in self.problems
-        )
-        body: dict[str, Any] = {
-            "service": SERVICE,
-            "hostname": s.hostname,
-            "zone": s.zone,
-            "remote": self.store.url,
-            "last_sync": dict(self.last_sync),
-            "local": self.local.scan()[0],  # the disk, not memory: others delete
-            "desired": {m: d.to_json() for m, d in self.desired_models.items()},
-            "pulls": pulls,
-            "errors": errors,
-            "disk": {"free_bytes": free, "reserve_bytes": s.disk_reserve_bytes},
-        }
-        master = self.master_status()
-        if master is not None:
-            body["master"] = master
-        return body
+        return dict(to_json(build_status(self)))

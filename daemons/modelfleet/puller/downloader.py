@@ -1,25 +1,37 @@
 """Download one version into staging, verify every byte against its manifest, install it.
 
 Nothing here is visible to the config manager until the final rename; any failure (bad
-manifest, missing object, checksum mismatch, full disk, a kill) leaves at most a staging
-directory, which is removed here or at the next start.
+manifest, missing object, checksum mismatch, full disk, a kill) or a cancellation leaves at
+most a staging directory, which is removed here or at the next start. A cancelled pull
+raises :class:`~modelfleet.store.base.Cancelled`; ``guard`` is entered around the rename
+only, so the caller can make "cancelled" and "installed" exclusive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import shutil
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from ..contracts.node import PullState
 from ..localdir import LocalModelDir
 from ..logsetup import kv
 from ..names import InvalidName, safe_join
 from ..store.base import FetchItem, ObjectInfo, RemoteStore, StoreError
-from ..store.manifest import Manifest, ManifestFile, crc32c_of_file
+from ..store.manifest import (
+    Manifest,
+    ManifestFile,
+    crc32c_b64,
+    crc32c_combine,
+    crc32c_of_file,
+    crc32c_of_range,
+)
 
 __all__ = ["PullError", "pull_version"]
 
@@ -70,12 +82,68 @@ def _verify(path: Path, f: ManifestFile, fsync: bool) -> str | None:
     if size != f.size or crc != f.crc32c:
         return f"{f.path}: got {size} bytes crc32c {crc}, manifest says {f.size} bytes {f.crc32c}"
     if fsync:
-        fd = os.open(path, os.O_RDONLY)
+        _fsync(path)
+    return None
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Verifier:
+    """Checks every file against the manifest as it lands, slice by slice.
+
+    Each slice is read back right after it is written (still in the page cache), in the
+    worker thread that wrote it, so checking runs in parallel with the transfers; when the
+    last slice of a file lands, the slices' CRC32Cs are joined (:func:`crc32c_combine`) and
+    compared with the manifest — no second pass over a large file.
+    """
+
+    def __init__(self, items: list[FetchItem], files: tuple[ManifestFile, ...], fsync: bool):
+        self.expected = {item.dest: f for item, f in zip(items, files, strict=True)}
+        self.fsync = fsync
+        self.verdicts: dict[Path, str | None] = {}
+        self._ranges: dict[Path, dict[int, tuple[int, int]]] = {}
+        self._lock = threading.Lock()
+
+    def on_range(self, item: FetchItem, start: int, end: int) -> None:
+        fd = os.open(item.dest, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            os.fsync(fd)
+            crc = crc32c_of_range(fd, start, end)
         finally:
             os.close(fd)
-    return None
+        with self._lock:
+            self._ranges.setdefault(item.dest, {})[start] = (end, crc)
+
+    def on_item(self, item: FetchItem) -> None:
+        f = self.expected[item.dest]
+        with self._lock:
+            ranges = self._ranges.pop(item.dest, {})
+        crc, offset = 0, 0
+        for start in sorted(ranges):
+            end, part = ranges[start]
+            if start != offset:
+                self.verdicts[item.dest] = f"{f.path}: bytes {offset}-{start} never arrived"
+                return
+            crc, offset = crc32c_combine(crc, part, end - start), end
+        got = crc32c_b64(crc)
+        if offset != f.size or got != f.crc32c:
+            self.verdicts[item.dest] = (
+                f"{f.path}: got {offset} bytes crc32c {got}, "
+                f"manifest says {f.size} bytes {f.crc32c}"
+            )
+            return
+        if self.fsync:
+            _fsync(item.dest)
+        self.verdicts[item.dest] = None
+
+    def verify_whole(self, item: FetchItem) -> None:
+        """For items the store did not report: read the whole file."""
+        self.verdicts[item.dest] = _verify(item.dest, self.expected[item.dest], self.fsync)
 
 
 def pull_version(
@@ -89,7 +157,9 @@ def pull_version(
     reserve_bytes: int = 0,
     fsync: bool = True,
     progress: Callable[[int], None] | None = None,
-    on_state: Callable[[str], None] | None = None,
+    on_state: Callable[[PullState], None] | None = None,
+    cancel: threading.Event | None = None,
+    guard: AbstractContextManager[object] | None = None,
 ) -> Path:
     """Fetch, verify and atomically install ``manifest``'s version; returns its directory.
 
@@ -114,19 +184,17 @@ def pull_version(
             items.append(FetchItem(f"{model}/{version}/{f.path}", dest, f.size, gen))
         if on_state:
             on_state("downloading")
-        expected = {item.dest: f for item, f in zip(items, manifest.files, strict=True)}
-        verdicts: dict[Path, str | None] = {}
-
-        def verify_now(item: FetchItem) -> None:
-            verdicts[item.dest] = _verify(item.dest, expected[item.dest], fsync)
-
+        verifier = _Verifier(items, manifest.files, fsync)
+        verdicts = verifier.verdicts
         try:
             store.fetch(
                 items,
                 workers=workers,
                 slice_bytes=slice_bytes,
                 progress=progress,
-                on_item=verify_now,
+                on_item=verifier.on_item,
+                cancel=cancel,
+                on_range=verifier.on_range,
             )
         except StoreError as exc:
             raise PullError("remote", f"{model}/{version}: {exc}") from None
@@ -137,7 +205,7 @@ def pull_version(
             with ThreadPoolExecutor(
                 max_workers=max(1, min(workers, os.cpu_count() or 1) * 2)
             ) as pool:
-                list(pool.map(verify_now, rest))
+                list(pool.map(verifier.verify_whole, rest))
         bad = [verdicts[item.dest] for item in items if verdicts[item.dest]]
         if bad:
             raise PullError(
@@ -148,11 +216,13 @@ def pull_version(
         if on_state:
             on_state("installing")
         try:
-            target = local.install(staging, manifest, fsync=fsync)
+            target = local.install(
+                staging, manifest, fsync=fsync, guard=guard or contextlib.nullcontext()
+            )
         except OSError as exc:
             raise PullError("conflict", f"{model}/{version}: cannot install: {exc}") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        local.discard_staging(staging)
         raise
     log.info(
         "version installed",

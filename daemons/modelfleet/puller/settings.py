@@ -56,7 +56,7 @@ class PullerSettings(NodeSettings):
             cloudsdk_config=cloudsdk,
             retention=r.int("MODELFLEET_RETENTION", 1, minimum=0),
             disk_reserve_bytes=r.int("MODELFLEET_DISK_RESERVE_MB", 1024, minimum=0) << 20,
-            download_workers=r.int("MODELFLEET_DOWNLOAD_WORKERS", 8, minimum=1),
+            download_workers=r.int("MODELFLEET_DOWNLOAD_WORKERS", 16, minimum=1),
             slice_bytes=r.int("MODELFLEET_SLICE_SIZE_MB", 32, minimum=1) << 20,
             pull_concurrency=r.int("MODELFLEET_PULL_CONCURRENCY", 2, minimum=1),
             fsync=r.bool("MODELFLEET_FSYNC", True),

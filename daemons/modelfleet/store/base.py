@@ -11,12 +11,14 @@ callback: the puller's promise of "one cheap read per idle poll" is measured the
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "Cancelled",
     "FetchItem",
     "NotFound",
     "ObjectInfo",
@@ -39,6 +41,10 @@ class NotFound(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "not found"
+
+
+class Cancelled(RuntimeError):
+    """A fetch stopped because its caller cancelled it (not a store failure)."""
 
 
 class PreconditionFailed(StoreError):
@@ -113,12 +119,17 @@ class RemoteStore(Protocol):
         slice_bytes: int = 32 << 20,
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
+        cancel: threading.Event | None = None,
+        on_range: Callable[[FetchItem, int, int], None] | None = None,
     ) -> None:
         """Download objects in parallel (large ones in slices); raises on the first failure.
 
         Content is not verified here: the caller checks every file against the manifest. A
-        backend may call ``on_item(item)`` in its worker thread as soon as one item is
-        complete, so the caller can verify it while its bytes are still in the page cache;
-        items it was not called for are verified by the caller afterwards.
+        backend may call ``on_range(item, start, end)`` in its worker thread as soon as bytes
+        ``[start, end)`` of an item are written, and ``on_item(item)`` once the whole item is
+        (after its ranges), so the caller can verify while the bytes are still in the page
+        cache and slices in parallel; items it was not called for are verified by the caller
+        afterwards. Setting ``cancel`` stops every transfer within one chunk and raises
+        :class:`Cancelled`.
         """
         ...

@@ -5,23 +5,39 @@ Credentials: with ``STORAGE_EMULATOR_HOST`` set, anonymous; otherwise the ADC fi
 mounts it), else google-auth's default chain (metadata server on GCE).
 
 Generation preconditions are GCS's own (``if_generation_match``): this is what lets the
-master and the CLI edit desired.json concurrently without losing an update. Downloads use
-``transfer_manager`` with thread workers: many files at once, and large objects in
-slices, so one version arrives at the speed of the link, not of one TCP stream.
+master and the CLI edit desired.json concurrently without losing an update. Downloads run
+on the shared engine (:mod:`.transfer`): many files at once and large objects in ranged
+slices, each pinned to the generation seen in the listing, so one version arrives at the
+speed of the link rather than of one TCP stream, and a cancelled pull stops within one
+network chunk.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .base import FetchItem, NotFound, ObjectInfo, PreconditionFailed, RequestCounter, StoreError
+from .transfer import RangeSink, Unit, plan_units, run_fetch
 
 __all__ = ["GCSStore", "make_client", "parse_gs_url"]
+
+_READ = 1 << 20  # bytes per read of a download stream: how soon a cancel is seen
+_RETRYABLE = (408, 429, 500, 502, 503, 504)
+
+
+def urllib3_errors() -> tuple[type[BaseException], ...]:
+    """Errors of a stream that broke mid-body (raised by urllib3, not wrapped by requests)."""
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+    return (ProtocolError, ReadTimeoutError)
 
 
 def parse_gs_url(url: str) -> tuple[str, str]:
@@ -56,23 +72,6 @@ def make_client(cloudsdk_config: str | None = None) -> Any:
     return storage.Client()
 
 
-class _Progress:
-    """A write-only file wrapper that reports bytes as they land (for status progress)."""
-
-    def __init__(self, fh: Any, progress: Callable[[int], None] | None) -> None:
-        self._fh = fh
-        self._progress = progress
-
-    def write(self, data: bytes) -> int:
-        n = self._fh.write(data)
-        if self._progress:
-            self._progress(len(data))
-        return int(n)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._fh, name)
-
-
 class GCSStore:
     """:class:`~modelfleet.store.RemoteStore` over ``gs://bucket[/prefix]``."""
 
@@ -97,6 +96,7 @@ class GCSStore:
         self._bucket: Any = None
         self._timeout = timeout
         self._retry_deadline = retry_deadline
+        self._pool_size = 0
 
     @functools.cached_property
     def _opts(self) -> dict[str, Any]:
@@ -227,6 +227,19 @@ class GCSStore:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             list(pool.map(one, pairs))
 
+    def _widen_pool(self, size: int) -> None:
+        """One kept-alive connection per worker (requests keeps 10 by default, and a
+        discarded connection costs a new TCP and TLS handshake per request)."""
+        if size <= self._pool_size:
+            return
+        from requests.adapters import HTTPAdapter
+
+        session = self.bucket.client._http
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._pool_size = size
+
     def fetch(
         self,
         items: Sequence[FetchItem],
@@ -235,58 +248,68 @@ class GCSStore:
         slice_bytes: int = 32 << 20,
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
+        cancel: threading.Event | None = None,
+        on_range: Callable[[FetchItem, int, int], None] | None = None,
     ) -> None:
-        # on_item is not called: transfer_manager reports whole batches; the caller verifies.
-        from google.cloud.storage import transfer_manager
+        self._widen_pool(max(16, workers * 2))
+        self._count("download", len(plan_units(items, slice_bytes, workers)))
+        run_fetch(
+            items,
+            self._fetch_range,
+            workers=workers,
+            slice_bytes=slice_bytes,
+            progress=progress,
+            on_item=on_item,
+            cancel=cancel,
+            on_range=on_range,
+        )
 
-        small = [i for i in items if i.size <= slice_bytes]
-        large = [i for i in items if i.size > slice_bytes]
-        batch = max(16, workers * 8)  # bounds open file handles
-        for start in range(0, len(small), batch):
-            chunk = small[start : start + batch]
-            handles = [open(i.dest, "wb") for i in chunk]  # noqa: SIM115 - closed below
+    def _media_url(self, key: str, generation: int) -> str:
+        client = self.bucket.client
+        url = (
+            f"{client.api_endpoint.rstrip('/')}/download/storage/v1/b/"
+            f"{quote(self.bucket_name, safe='')}/o/{quote(self._name(key), safe='')}?alt=media"
+        )
+        return f"{url}&generation={generation}" if generation else url
+
+    def _fetch_range(self, unit: Unit, sink: RangeSink) -> None:
+        """One ranged GET streamed into ``sink`` in 1 MiB reads; a dropped connection or a
+        retryable status resumes from the last byte written, within ``retry_deadline``."""
+        import requests
+
+        session = self.bucket.client._http
+        broken: tuple[type[BaseException], ...] = (
+            requests.ConnectionError,
+            requests.Timeout,
+            *urllib3_errors(),
+        )
+        url = self._media_url(unit.item.key, unit.item.generation)
+        what = f"{self.url}/{unit.item.key}"
+        deadline = time.monotonic() + self._retry_deadline
+        delay = 0.1
+        while True:
+            sink.check()
+            # Raw bytes as stored (no transcoding): what the manifest's crc32c describes.
+            headers = {"Accept-Encoding": "gzip"}
+            if not (unit.whole and sink.offset == 0):
+                headers["Range"] = f"bytes={sink.offset}-{unit.end - 1}"
             try:
-                pairs = [
-                    (self.bucket.blob(self._name(i.key)), _Progress(fh, progress))
-                    for i, fh in zip(chunk, handles, strict=True)
-                ]
-                self._count("download", len(chunk))
-                self._call(
-                    functools.partial(
-                        transfer_manager.download_many,
-                        pairs,
-                        download_kwargs={"checksum": None, **self._opts},
-                        worker_type=transfer_manager.THREAD,
-                        max_workers=workers,
-                        raise_exception=True,
-                    )
-                )
-            finally:
-                for fh in handles:
-                    fh.close()
-        for item in large:
-            # Size and generation known from the listing: no metadata reload per object.
-            blob = self.bucket.blob(self._name(item.key))
-            blob._properties["size"] = str(item.size)
-            generation = item.generation
-            if not generation:
-                info = self.stat(item.key)
-                if info is None:
-                    raise NotFound(f"{self.url}/{item.key} does not exist")
-                generation = info.generation
-            blob._properties["generation"] = str(generation)
-            self._count("download", -(-item.size // slice_bytes))
-            self._call(
-                functools.partial(
-                    transfer_manager.download_chunks_concurrently,
-                    blob,
-                    str(item.dest),
-                    chunk_size=slice_bytes,
-                    worker_type=transfer_manager.THREAD,
-                    max_workers=workers,
-                    crc32c_checksum=False,
-                    download_kwargs=dict(self._opts),
-                )
-            )
-            if progress:
-                progress(item.size)
+                with session.get(url, headers=headers, stream=True, timeout=self._timeout) as resp:
+                    if resp.status_code == 404:
+                        raise NotFound(f"{what} does not exist")
+                    if resp.status_code not in _RETRYABLE and resp.status_code not in (200, 206):
+                        raise StoreError(f"{what}: HTTP {resp.status_code} {resp.text[:200]}")
+                    if resp.status_code in (200, 206):
+                        for chunk in resp.raw.stream(_READ, decode_content=False):
+                            if sink.offset + len(chunk) > unit.end:
+                                raise StoreError(f"{what} is longer than {unit.end} bytes")
+                            sink.write(chunk)
+                        if sink.offset == unit.end:
+                            return
+                    problem = f"HTTP {resp.status_code}, {sink.offset - unit.start} bytes in"
+            except broken as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() + delay > deadline:
+                raise StoreError(f"{what}: gave up after retries ({problem})")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)

@@ -1,8 +1,12 @@
 """A model bucket in a plain local directory (demos, single box, tests).
 
 Objects are files under the root; keys are relative paths checked with ``safe_join`` so a
-key can never leave the root. GCS generations are emulated for the writes that need them:
-a writer holds ``<root>/_modelfleet/.lock`` (flock) while it compares and bumps a counter in
+key can never leave the root. The root may be reached through a symlink or a path with
+``..``: paths are resolved once per call and keys are always taken relative to the resolved
+root, never to the spelling the operator used.
+
+GCS generations are emulated for the writes that need them: a writer holds
+``<root>/_modelfleet/.lock`` (flock) while it compares and bumps a counter in
 ``<root>/_modelfleet/.generations/<key>``, then replaces the file atomically. Objects
 written without a counter report their mtime in nanoseconds as generation, which changes
 whenever the file is replaced.
@@ -11,9 +15,11 @@ whenever the file is replaced.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,11 +28,16 @@ from urllib.parse import quote
 from ..atomic import atomic_write_bytes
 from ..names import InvalidName, safe_join
 from .base import FetchItem, NotFound, ObjectInfo, PreconditionFailed, RequestCounter, StoreError
+from .transfer import RangeSink, Unit, run_fetch
 
 __all__ = ["LocalStore", "copy_file"]
 
 _META_DIR = "_modelfleet"
 _COPY_CHUNK = 8 << 20
+_RANGE_CHUNK = 16 << 20  # bytes per copy_file_range call: how soon a cancel is seen
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM)
 
 
 def copy_file(src: Path, dest: Path) -> int:
@@ -59,6 +70,16 @@ class LocalStore:
 
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"
+
+    def _real_root(self) -> Path:
+        """The root with symlinks and ``..`` resolved (what ``safe_join`` returns paths under)."""
+        return self.root.resolve()
+
+    def _check_reachable(self) -> None:
+        """A missing root is a bucket that cannot be reached (an unmounted disk), never an
+        empty bucket: taking it for empty would tell every node to serve nothing."""
+        if not self.root.is_dir():
+            raise StoreError(f"{self.url} cannot be reached: not a directory")
 
     def _path(self, key: str) -> Path:
         try:
@@ -96,6 +117,7 @@ class LocalStore:
         try:
             size = path.stat().st_size
         except (FileNotFoundError, NotADirectoryError):
+            self._check_reachable()
             return None
         if not path.is_file():
             return None
@@ -110,6 +132,7 @@ class LocalStore:
             try:
                 data = path.read_bytes()
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                self._check_reachable()
                 raise NotFound(f"{self.url}/{key} does not exist") from None
             return data, self._generation(key, path)
 
@@ -144,21 +167,36 @@ class LocalStore:
 
     def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
         self._count("list", 1)
-        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        root = self._real_root()
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else root
         if not base.is_dir():
+            self._check_reachable()
             return []
-        out = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
-                if name.startswith("."):
+        counters = (self.root / _META_DIR / ".generations").is_dir()
+        start = base.relative_to(root).as_posix()
+        out: list[ObjectInfo] = []
+        pending = [("" if start == "." else start + "/", str(base))]
+        while pending:  # scandir walk: one stat per file, symlinks neither followed nor listed
+            rel, path = pending.pop()
+            try:
+                entries = list(os.scandir(path))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
                     continue
-                full = Path(dirpath) / name
-                key = full.relative_to(self.root).as_posix()
-                with contextlib.suppress(FileNotFoundError):
-                    out.append(
-                        ObjectInfo(key, full.stat().st_size, None, self._generation(key, full))
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((f"{rel}{entry.name}/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    key = rel + entry.name
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    generation = (
+                        self._generation(key, Path(entry.path)) if counters else st.st_mtime_ns
                     )
+                    out.append(ObjectInfo(key, st.st_size, None, generation))
         return sorted(out, key=lambda o: o.key)
 
     def list_dirs(self, prefix: str = "") -> list[str]:
@@ -169,6 +207,7 @@ class LocalStore:
                 e.name for e in os.scandir(base) if e.is_dir() and not e.name.startswith(".")
             )
         except (FileNotFoundError, NotADirectoryError):
+            self._check_reachable()
             return []
 
     def delete(self, key: str) -> None:
@@ -177,8 +216,9 @@ class LocalStore:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         # Prune directories left empty, as GCS has no directories to leave behind.
+        root = self._real_root()
         parent = path.parent
-        while parent != self.root and parent.is_dir():
+        while parent != root and root in parent.parents and parent.is_dir():
             try:
                 parent.rmdir()
             except OSError:
@@ -214,18 +254,99 @@ class LocalStore:
         slice_bytes: int = 32 << 20,
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
+        cancel: threading.Event | None = None,
+        on_range: Callable[[FetchItem, int, int], None] | None = None,
     ) -> None:
-        def one(item: FetchItem) -> None:
-            src = self._path(item.key)
-            try:
-                size = copy_file(src, item.dest)
-            except FileNotFoundError:
-                raise NotFound(f"{self.url}/{item.key} does not exist") from None
-            if progress:
-                progress(size)
-            if on_item:
-                on_item(item)
-
         self._count("download", len(items))
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            list(pool.map(one, items))
+        try:
+            beneath = _Beneath(self.root)
+        except OSError as exc:
+            raise StoreError(f"{self.url}: {exc.strerror or exc}") from None
+
+        def fetch_range(unit: Unit, sink: RangeSink) -> None:
+            what = f"{self.url}/{unit.item.key}"
+            fd = beneath.open(unit.item.key, what)
+            try:
+                _copy_range(fd, sink, unit.start, unit.end, what)
+            finally:
+                os.close(fd)
+
+        try:
+            run_fetch(
+                items,
+                fetch_range,
+                workers=workers,
+                slice_bytes=slice_bytes,
+                progress=progress,
+                on_item=on_item,
+                cancel=cancel,
+                on_range=on_range,
+            )
+        finally:
+            beneath.close()
+
+
+class _Beneath:
+    """Open files under a root without following any symlink below it.
+
+    Every component is opened relative to its parent with ``O_NOFOLLOW`` (directory fds are
+    kept for the whole fetch), so a symlink planted in the bucket can never make the puller
+    copy a file from elsewhere on the host — and a key costs one ``openat``, not the dozen
+    ``lstat`` calls of resolving its path. The root itself may be a symlink.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._dirs = {"": os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)}
+        self._lock = threading.RLock()
+
+    def _dir(self, parts: list[str]) -> int:
+        key = "/".join(parts)
+        with self._lock:
+            fd = self._dirs.get(key)
+            if fd is None:
+                parent = self._dir(parts[:-1])
+                fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=parent)
+                self._dirs[key] = fd
+            return fd
+
+    def open(self, key: str, what: str) -> int:
+        parts = key.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise StoreError(f"invalid key {key!r}")
+        try:
+            return os.open(parts[-1], _FILE_FLAGS, dir_fd=self._dir(parts[:-1]))
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"{what} does not exist") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreError(f"{what}: a symlink; refused") from None
+            raise StoreError(f"{what}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._dirs.values():
+                os.close(fd)
+            self._dirs.clear()
+
+
+def _copy_range(fd_in: int, sink: RangeSink, start: int, end: int, what: str) -> None:
+    """Copy ``[start, end)`` in the kernel (copy_file_range, as ``cp`` does), or by
+    pread/pwrite where the filesystem cannot."""
+    offset = start
+    while offset < end:
+        want = min(_RANGE_CHUNK, end - offset)
+        try:
+            n = os.copy_file_range(fd_in, sink.fileno(), want, offset, sink.offset)
+            copied = True
+        except OSError as exc:
+            if exc.errno not in _NO_COPY_RANGE:
+                raise
+            data = os.pread(fd_in, want, offset)
+            n, copied = len(data), False
+            if n:
+                sink.write(data)
+        if n == 0:
+            raise StoreError(f"{what} is shorter than {end} bytes")
+        offset += n
+        if copied:
+            sink.advance(n)

@@ -27,7 +27,9 @@ __all__ = [
     "Manifest",
     "ManifestFile",
     "crc32c_b64",
+    "crc32c_combine",
     "crc32c_of_file",
+    "crc32c_of_range",
     "manifest_from_dir",
     "parse_manifest",
     "validate_rel_path",
@@ -43,6 +45,57 @@ class InvalidManifest(ValueError):
 
 def crc32c_b64(value: int) -> str:
     return base64.b64encode(value.to_bytes(4, "big")).decode()
+
+
+_POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
+
+
+def _multmodp(a: int, b: int) -> int:
+    """a * b modulo the CRC polynomial (reflected bit order), as in zlib's crc32_combine."""
+    m, p = 1 << 31, 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+
+
+def _x2n_table() -> list[int]:
+    table, p = [], 1 << 30  # x^1
+    for _ in range(32):
+        table.append(p)
+        p = _multmodp(p, p)
+    return table
+
+
+_X2N = _x2n_table()  # x^(2^k) mod p
+
+
+def crc32c_combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC32C of A+B from CRC32C(A), CRC32C(B) and len(B): slices of one file are checked
+    as they land, in parallel, and their checksums joined without reading the file again."""
+    p, n, k = 1 << 31, len2, 3  # x^0; multiply by x^(8 * len2)
+    while n:
+        if n & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        n >>= 1
+        k += 1
+    return _multmodp(p, crc1) ^ crc2
+
+
+def crc32c_of_range(fd: int, start: int, end: int) -> int:
+    """CRC32C (as an int) of bytes ``[start, end)`` of an open file, read in chunks."""
+    crc = 0
+    offset = start
+    while offset < end:
+        chunk = os.pread(fd, min(_CHUNK, end - offset), offset)
+        if not chunk:
+            raise OSError(f"file ends at {offset}, before {end}")
+        crc = google_crc32c.extend(crc, chunk)
+        offset += len(chunk)
+    return crc
 
 
 def crc32c_of_file(path: str | os.PathLike[str]) -> tuple[int, str]:
