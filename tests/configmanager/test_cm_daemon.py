@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 import pytest
 
 from modelfleet.configmanager import ConfigManagerSettings
+from modelfleet.configmanager.observe import Live
 from modelfleet.configmanager.serving import from_entries
 from modelfleet.settings import SettingsError
 from modelfleet.tfserving import parse_config
+from modelfleet.tfserving.client import VersionStatus
 from tests.configmanager.cmnode import Node, install, write_desired
 from tests.support.helpers import wait_until
 
@@ -93,6 +96,48 @@ def test_upgrade_adds_moves_labels_then_drops(node: Node) -> None:
             assert s["before"]["m"].get(version) == "AVAILABLE"
     wait_until(lambda: node.states("m") == {1: "END", 2: "AVAILABLE"}, timeout=10)
     assert (node.local / "m" / "1").is_dir()  # kept: retention
+
+
+def _row(version: int, state: str) -> VersionStatus:
+    return VersionStatus(version=version, state=state, error_code="OK", error_message="")
+
+
+@pytest.mark.parametrize(
+    ("rows", "settled"),
+    [
+        ({"m": (_row(2, "AVAILABLE"), _row(1, "END"))}, True),
+        ({"m": (_row(2, "AVAILABLE"), _row(1, "AVAILABLE"))}, False),  # old one not gone yet
+        ({"m": (_row(2, "AVAILABLE"), _row(1, "UNLOADING"))}, False),
+        ({"m": (_row(2, "LOADING"),)}, False),
+        ({"m": (_row(2, "START"),)}, False),
+        ({"m": (_row(2, "AVAILABLE"),), "gone": (_row(4, "AVAILABLE"),)}, False),
+        ({}, True),
+    ],
+)
+def test_settled_means_tfserving_stopped_moving(rows: dict, settled: bool) -> None:
+    assert Live(rows).settled({"m": (2,)}) is settled
+
+
+def test_looks_again_soon_while_tfserving_unloads(node: Node) -> None:
+    """After a promote, status follows TF Serving's unload within a fraction of a second, not
+    a poll interval later (the demo's triage said "drift" for ~8 s after every promote)."""
+    node.cm.settings = dataclasses.replace(node.cm.settings, poll_interval=10.0)
+    install(node.local, "m", 1)
+    write_desired(node.local, {"m": {"versions": [1]}})
+    node.cm.reconcile()
+    wait_until(lambda: node.states("m") == {1: "AVAILABLE"}, timeout=10)
+    assert node.cm._next_pass_in() == 10.0
+    install(node.local, "m", 2)
+    write_desired(node.local, {"m": {"versions": [2], "keep": [1]}})
+    assert node.cm.reconcile().error is None
+    # TF Serving unloads v1 only after v2 is AVAILABLE: when the pass ends, v1 is usually
+    # still on its way out (on a slow machine it may be gone already: then nothing to wait for).
+    if not node.cm.state.live.settled({"m": (2,)}):
+        assert node.cm._next_pass_in() < 1.0
+    wait_until(lambda: node.states("m") == {1: "END", 2: "AVAILABLE"}, timeout=10)
+    node.cm.reconcile()
+    assert node.cm.state.live.settled({"m": (2,)})
+    assert node.cm._next_pass_in() == 10.0
 
 
 def test_label_never_moves_to_a_version_not_available(node: Node) -> None:

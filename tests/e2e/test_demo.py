@@ -62,3 +62,23 @@ def test_demo_once_publishes_predicts_promotes(tmp_path: Path) -> None:
     )
     assert status.returncode == 1
     assert "up" not in status.stdout.split()
+
+
+def test_a_second_demo_starts_from_an_empty_bucket(tmp_path: Path) -> None:
+    """`make demo` twice: the second run must not find the first run's model versions (it used
+    to stop with "linear/1 already exists"), and a directory that is not a fleet's is left
+    alone."""
+    from modelfleet.localfleet.demo import _forget_previous_run
+
+    fleet = tmp_path / "fleet"
+    for sub in ("bucket/linear/1", "nodes/node1/models", "master", "logs", "work", "tokens"):
+        (fleet / sub).mkdir(parents=True)
+    (fleet / "fleet.json").write_text("{}")
+    (fleet / "tokens" / "admin.token").write_text("t\n")
+    _forget_previous_run(fleet)
+    assert sorted(p.name for p in fleet.iterdir()) == ["tokens"]
+
+    other = tmp_path / "not-a-fleet"
+    (other / "bucket" / "precious").mkdir(parents=True)
+    _forget_previous_run(other)
+    assert (other / "bucket" / "precious").is_dir()

@@ -229,7 +229,8 @@ def register(cli: click.Group) -> None:
                         e["who"],
                         e["action"],
                         e.get("target", ""),
-                        e["status"],
+                        # An intent ("started", written before the change) has no status yet.
+                        e["status"] or e.get("result", ""),
                         e.get("error", ""),
                     ]
                     for e in r["entries"]

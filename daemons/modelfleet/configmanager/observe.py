@@ -39,6 +39,18 @@ class Live:
     def available(self) -> dict[str, set[int]]:
         return {m: {r.version for r in rs if r.state == "AVAILABLE"} for m, rs in self.rows.items()}
 
+    def settled(self, config: Mapping[str, Iterable[int]]) -> bool:
+        """True when TF Serving is done moving: no version is starting, loading or unloading,
+        and nothing outside ``config`` is still AVAILABLE (an old version on its way out)."""
+        for model, rows in self.rows.items():
+            wanted = set(config.get(model, ()))
+            for r in rows:
+                if r.state in ("START", "LOADING", "UNLOADING"):
+                    return False
+                if r.state == "AVAILABLE" and r.version not in wanted:
+                    return False
+        return True
+
     def row(self, model: str, version: int) -> VersionStatus | None:
         for r in self.rows.get(model, ()):
             if r.version == version:

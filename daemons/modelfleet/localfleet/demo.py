@@ -9,6 +9,7 @@ master and measure how long the whole fleet takes to serve it.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import socket
 import sys
@@ -148,6 +149,24 @@ def answers_with(node: NodeSpec, xs: list[float], version: int) -> bool:
     return predict(node, xs)[1] == version
 
 
+# What one demo run leaves behind under its directory (tokens are kept: they are reusable).
+_RUN_STATE = ("bucket", "master", "nodes", "logs", "work", "fleet.json")
+
+
+def _forget_previous_run(root: Path) -> None:
+    """Start every demo from an empty bucket and empty nodes, so `make demo` can be run again
+    and again. Only what a fleet creates is removed, and only under a fleet's directory (one
+    holding ``fleet.json``): a mistyped ``--dir`` never loses anything else."""
+    if not (root / "fleet.json").is_file():
+        return
+    for name in _RUN_STATE:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
 def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
     from ..store import open_store, publish
     from .samplemodel import build_linear_model
@@ -161,6 +180,7 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
     )
     with contextlib.suppress(FleetError):
         Fleet.load(spec.root).down()
+    _forget_previous_run(spec.root)
     fleet = Fleet(spec, tied=True)
     fleet.prepare()
     stop = threading.Event()
@@ -231,8 +251,24 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> int:
             ys, version = predict(node, xs)
             say(f"  predict {node.name}: x={xs} -> y={ys} (version {version})")
 
+        # Answering with v2 is not the end of a promote: the config manager still has to see
+        # v1 unloaded and confirm. The fleet is converged when the master's triage says so.
+        started = time.monotonic()
+        with contextlib.suppress(FleetError):
+            wait_for(
+                lambda: master.get("/triage").get("verdict") == "healthy",
+                opts.timeout,
+                "the master's triage to report a healthy fleet",
+            )
         verdict = master.get("/triage")
-        say(f"triage: {verdict.get('verdict', verdict)}")
+        say(
+            f"triage: {verdict.get('verdict', verdict)} "
+            f"({time.monotonic() - started:.2f}s after the last node answered with v2)"
+        )
+        if verdict.get("verdict") != "healthy":
+            say(f"  {verdict.get('summary', '')}")
+            for line in verdict.get("actions") or ():
+                say(f"  {line}")
         say(f"dashboard: {spec.master_url}/dashboard  (admin token: {fleet.token_file('admin')})")
         say(
             "CLI: "

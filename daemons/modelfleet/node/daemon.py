@@ -111,10 +111,11 @@ class PassLoop:
             log.exception("pass crashed", extra=kv(loop=self.name))
             self.last_error = f"pass crashed: {type(exc).__name__}: {exc}"
             outcome = (False, self.last_error)
-        self.passes += 1
-        self.first_pass_done.set()
         ok, detail = outcome if outcome is not None else (True, "")
         self._beat(ok, detail)
+        # Counted once its heartbeat is written: whoever waits on a pass sees its health too.
+        self.passes += 1
+        self.first_pass_done.set()
         return outcome
 
     def beat(self, detail: str = "") -> None:
