@@ -134,8 +134,10 @@ class Costs:
 
 
 def task_costs(measured: list[Play], cpu_seconds: float) -> Costs:
-    waves = sum(t.per_host for p in measured for t in p.round_trips)
-    wall = sum(t.wall for p in measured for t in p.round_trips)
+    """Mean over the node plays (the master's play is one host, counted as it ran)."""
+    nodes = [p for p in measured if not MASTER_PLAY.search(p.name)]
+    waves = sum(t.per_host for p in nodes for t in p.round_trips)
+    wall = sum(t.wall for p in nodes for t in p.round_trips)
     executions = sum(t.executions for p in measured for t in p.tasks)
     return Costs(
         wall_per_wave=wall / waves if waves else 0.0,
@@ -145,11 +147,13 @@ def task_costs(measured: list[Play], cpu_seconds: float) -> Costs:
 
 
 def _task_time(task: Task, n: int, costs: Costs, forks: int, cores: int) -> float:
-    """One task over ``n`` hosts: run-once tasks (one host) cost one wave; per-host tasks
-    ceil(n / forks) waves of max(the measured wall, the controller's CPU for the wave)."""
+    """One task over ``n`` hosts: a run-once task (one host) costs what it cost; a per-host
+    task ceil(n / forks) waves, each the longer of its measured wave (a restart holds its fork
+    longer than a stat) and the controller's CPU for ``forks`` executions."""
+    measured = task.wall / task.per_host if task.per_host else 0.0
     if task.hosts <= 1 and task.executions <= task.per_host:
-        return task.per_host * costs.wall_per_wave
-    wave = max(costs.wall_per_wave, min(n, forks) * costs.cpu_per_execution / cores)
+        return task.wall
+    wave = max(measured, min(n, forks) * costs.cpu_per_execution / cores)
     return task.per_host * math.ceil(n / forks) * wave
 
 
