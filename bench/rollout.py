@@ -39,6 +39,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -224,10 +225,51 @@ def measure(quick: bool) -> Runs:
     return runs
 
 
-def _project(run: tuple[float, dict[str, Any], float, float], cores: int) -> Any:
+def calibrate(hosts: int = 40, tasks: int = 8) -> float:
+    """Controller CPU per module execution of Ansible itself, in this run: ``tasks`` stat tasks
+    over ``hosts`` hosts on the local connection at the configured forks, against a stub
+    interpreter that answers at once. The molecule hosts are reached with ``podman exec`` (a Go
+    binary started several times per task), which costs the controller far more than a
+    fleet's pipelined ssh over one persistent connection; the projection charges this figure
+    instead."""
+    with tempfile.TemporaryDirectory() as tmp:
+        # The "remote" Python answers at once, so the figure is Ansible's own work per
+        # execution (templating, packaging the module, the connection's commands, the result).
+        stub = Path(tmp) / "python"
+        stub.write_text('#!/bin/sh\necho \'{"changed": false, "stat": {"exists": true}}\'\n')
+        stub.chmod(0o755)
+        inventory = Path(tmp) / "hosts.yml"
+        names = {f"calib{i}": None for i in range(hosts)}
+        inventory.write_text(
+            yaml.safe_dump(
+                {"all": {"hosts": names, "vars": {"ansible_connection": "local",
+                                                  "ansible_python_interpreter": str(stub)}}}
+            )
+        )  # fmt: skip
+        playbook = Path(tmp) / "calib.yml"
+        playbook.write_text(
+            yaml.safe_dump(
+                [{"name": "Calibrate", "hosts": "all", "gather_facts": False,
+                  "tasks": [{"name": f"Stat {i}", "ansible.builtin.stat": {"path": "/"}}
+                            for i in range(tasks)]}]
+            )
+        )  # fmt: skip
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        _run(
+            [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)], what="calibration"
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu / (hosts * tasks)
+
+
+def _project(
+    run: tuple[float, dict[str, Any], float, float], cores: int, cpu_per_execution: float
+) -> Any:
     _, log, _, cpu = run
     measured = rolloutmodel.plays(log)
     costs = rolloutmodel.task_costs(measured, cpu)
+    costs = rolloutmodel.Costs(costs.wall_per_wave, cpu_per_execution, costs.executions)
     drain, bake = _production_timing()
     proj = rolloutmodel.project(
         measured, costs, hosts=FLEET_HOSTS, zones=FLEET_ZONES, forks=_forks(), cores=cores,
@@ -242,8 +284,14 @@ def analyze(runs: Runs) -> list[dict[str, Any]]:
     fast_run = min(runs[True], key=lambda r: r[0])
     base, fast = base_run[0], fast_run[0]
     forks, cores = _forks(), os.cpu_count() or 1
-    fast_costs, fast_proj = _project(fast_run, cores)
-    base_costs, base_proj = _project(base_run, cores)
+    ansible_cpu = calibrate()
+    fast_costs, fast_proj = _project(fast_run, cores, ansible_cpu)
+    base_costs, base_proj = _project(base_run, cores, ansible_cpu)
+    podman_cpu = rolloutmodel.task_costs(rolloutmodel.plays(fast_run[1]), fast_run[3])
+    print(
+        f"controller CPU per module execution: Ansible {ansible_cpu:.3f}s (calibrated, local "
+        f"connection); {podman_cpu.cpu_per_execution:.3f}s on the molecule hosts (podman exec)"
+    )
     ratio = fast / base if base else None
     print(
         f"drained window per host (excl. model load): pre-staged {fast:.1f}s, baseline {base:.1f}s"
@@ -253,9 +301,8 @@ def analyze(runs: Runs) -> list[dict[str, Any]]:
         ("baseline", base_costs, base_proj, base_run[2]),
     ):
         print(
-            f"{label}: {costs.wall_per_wave:.2f}s wall per task wave, "
-            f"{costs.cpu_per_execution:.3f}s controller CPU per module execution "
-            f"({costs.executions} in a {wall:.0f}s rollout)"
+            f"{label}: {costs.wall_per_wave:.2f}s wall per task wave ({costs.executions} module "
+            f"executions in a {wall:.0f}s rollout)"
         )
         print(
             f"   projected {FLEET_HOSTS} hosts / {FLEET_ZONES} zones, forks {forks}, "
@@ -265,7 +312,7 @@ def analyze(runs: Runs) -> list[dict[str, Any]]:
             + ", ".join(f"{n}: {t:.0f}s" for n, t in proj.per_batch)
         )
     # The controller's CPU is the limit on 2 cores: the same projection on a 16-core controller.
-    _, big = _project(fast_run, 16)
+    _, big = _project(fast_run, 16, ansible_cpu)
     print(f"   pre-staged on a 16-core controller: {big.total_s / 60:.1f} min")
     return [
         {
@@ -285,7 +332,7 @@ def analyze(runs: Runs) -> list[dict[str, Any]]:
             "ratio": round(fast_costs.wall_per_wave / base_costs.wall_per_wave, 3)
             if base_costs.wall_per_wave
             else None,
-            "goal": f"reported (forks {forks}; CPU {fast_costs.cpu_per_execution:.3f}s/execution)",
+            "goal": f"reported (forks {forks}; Ansible CPU {ansible_cpu:.3f}s/execution)",
             "pass": True,
         },
         {
