@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "_modelfleet.json"
-_CHUNK = 4 << 20
+_CHUNK = 1 << 20  # the smallest read for which the C crc32c releases the GIL
 
 
 class InvalidManifest(ValueError):
