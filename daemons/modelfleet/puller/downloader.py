@@ -179,12 +179,15 @@ def pull_version(
     staging = local.new_staging(model, version)
     try:
         items = []
+        made: set[Path] = set()  # one mkdir per directory, not per file (many-shard models)
         for f in manifest.files:
             try:
                 dest = safe_join(staging, f.path, resolve=False)  # fresh, ours
             except InvalidName as exc:
                 raise PullError("manifest", f"{model}/{version}: {exc}") from None
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.parent not in made:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dest.parent)
             gen = listing[f.path].generation if listing and f.path in listing else 0
             items.append(FetchItem(f"{model}/{version}/{f.path}", dest, f.size, gen))
         if on_state:
