@@ -153,6 +153,7 @@ class NodeDaemon:
             port=settings.advertise_port,
             zone=settings.zone,
             interval=settings.heartbeat_interval,
+            ca_file=settings.master_ca_file,
         )
         self.loops: dict[str, PassLoop] = {}
 
