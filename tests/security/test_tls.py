@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -25,7 +25,7 @@ import pytest
 
 from modelfleet.tokens import node_token
 from tests.support.front import NGINX, Front, FrontSpec
-from tests.support.helpers import free_port, make_token_file, port_open, wait_until
+from tests.support.helpers import free_port, make_token_file, serving_process, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -68,22 +68,6 @@ def make_host_cert(d: Path, ca: tuple[Path, Path], name: str) -> tuple[str, str]
 
 
 @contextmanager
-def _process(argv: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[None]:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: port_open(HOST, port), timeout=60, what=f"{argv[1]} listening")
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-@contextmanager
 def tls_front(
     prefix: Path, name: str, port: int, upstream: int, cert: tuple[str, str]
 ) -> Iterator[Front]:
@@ -99,8 +83,6 @@ def tls_front(
 
 
 def _get(url: str, token: str, cafile: Path) -> Any:
-    import ssl
-
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     ctx = ssl.create_default_context(cafile=str(cafile))
     with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
@@ -157,9 +139,9 @@ def test_master_and_node_talk_only_over_verified_tls(tmp_path: Path) -> None:
         return status().get("services", {}).get("remote_model_puller", {})
 
     with (
-        _process([EXE, "master", "run"], master_env, master_app, tmp_path / "master.log"),
+        serving_process([EXE, "master", "run"], master_env, master_app, tmp_path / "master.log"),
         tls_front(tmp_path / "front-master", "master", master_port, master_app, master_cert),
-        _process([EXE, "puller", "run"], node_env, node_app, tmp_path / "node.log"),
+        serving_process([EXE, "puller", "run"], node_env, node_app, tmp_path / "node.log"),
     ):
         # The node registers over HTTPS (verifying the master against the fleet CA) ...
         with tls_front(tmp_path / "front-node", "puller", node_port, node_app, node_cert):
@@ -182,9 +164,9 @@ def test_master_and_node_talk_only_over_verified_tls(tmp_path: Path) -> None:
     for sub in ("rogue-state", "master2-state"):
         (tmp_path / sub).mkdir()
     with (
-        _process([EXE, "master", "run"], fresh_master, master_app, tmp_path / "master2.log"),
+        serving_process([EXE, "master", "run"], fresh_master, master_app, tmp_path / "master2.log"),
         tls_front(tmp_path / "front-master2", "master", master_port, master_app, master_cert),
-        _process([EXE, "puller", "run"], rogue_trust, node_app, tmp_path / "node2.log"),
+        serving_process([EXE, "puller", "run"], rogue_trust, node_app, tmp_path / "node2.log"),
     ):
 
         def register_error() -> str:
