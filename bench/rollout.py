@@ -19,11 +19,15 @@ Runs alternate (baseline, pre-staged, ...) so machine noise hits both. Figures:
 
 - drained window per host, out of DNS → back in DNS, minus the gates' model-load wait (the
   rollout reports both), pre-staged / baseline: goal <= 0.4;
-- controller time per host per task (wall per wave, CPU per module execution) of the pre-staged
-  run at the configured forks, and from it (bench/rolloutmodel.py) the projected time of a
-  1,000-host five-zone rollout (canary, rest of zone 1, then a zone per batch) with the
-  production drain (TTL, connection age + grace, quiet) and the default bake, excluding model
-  loads: goal <= 20 min. The projection assumes this controller's cores.
+- controller time per host per task: the wall time of one wave of each task (measured on the
+  molecule hosts) and Ansible's own CPU per module execution (calibrated in the same run
+  against a stub interpreter: the molecule hosts' ``podman exec`` costs the controller far more
+  than pipelined ssh would), and from them (bench/rolloutmodel.py) the projected time of a
+  1,000-host five-zone rollout (canary, rest of zone 1, then a zone per batch) at the
+  configured forks, with the production drain (TTL, connection age + grace, quiet) and the
+  default bake, excluding model loads: goal <= 20 min. Each task of a batch of n hosts costs
+  ceil(n / forks) waves of max(its measured wave, forks x CPU / cores): on this 2-core
+  controller the CPU bound wins; the figure for a 16-core controller is printed too.
 
     python -m bench.rollout [--quick]     (--analyze: the figures of the last run's saved logs)
 """
