@@ -3,7 +3,8 @@
 #
 # No image can be pulled on these machines (DESIGN.md, "Test environment facts"), so the root
 # filesystem comes from the Debian mirror apt already uses. The image carries every package the
-# roles need (python3-venv for the daemons' venv, dnsmasq, nftables) so converge needs no apt.
+# roles need (python3-venv for the daemons' venv, dnsmasq, nftables, nginx for the API fronts)
+# so converge needs no apt.
 # The image is tagged with a hash of this script: editing the package list rebuilds it.
 #
 #   molecule/image/build.sh            build if missing (or if this script changed)
@@ -15,7 +16,7 @@ IMAGE="${MODELFLEET_MOLECULE_IMAGE:-localhost/modelfleet-molecule:bookworm}"
 SUITE=bookworm
 PACKAGES=(
   systemd systemd-sysv dbus python3 python3-apt python3-venv sudo iproute2 procps
-  ca-certificates dnsmasq nftables bind9-dnsutils
+  ca-certificates dnsmasq nftables bind9-dnsutils nginx
 )
 SELF_HASH="$(sha256sum "$0" | cut -c1-16)"
 
@@ -23,6 +24,13 @@ if [ "${1:-}" != "--force" ] && podman image exists "$IMAGE"; then
   have="$(podman image inspect --format '{{ index .Labels "modelfleet.build" }}' "$IMAGE" 2>/dev/null || true)"
   if [ "$have" = "$SELF_HASH" ]; then
     echo "image $IMAGE is up to date (build $SELF_HASH)"
+    exit 0
+  fi
+  # Checkouts of different versions of this script share the tag: each build is also kept under
+  # its own hash, so switching back is a retag, not a debootstrap.
+  if [ "${1:-}" != "--force" ] && podman image exists "$IMAGE-$SELF_HASH"; then
+    podman tag "$IMAGE-$SELF_HASH" "$IMAGE"
+    echo "image $IMAGE is build $SELF_HASH again (retagged)"
     exit 0
   fi
   echo "image $IMAGE was built by another version of this script: rebuilding"
@@ -51,7 +59,7 @@ debootstrap --variant=minbase --include="$include" "$SUITE" "$ROOTFS" "$MIRROR" 
 
 # A bare host: packages present, nothing of ours running. dnsmasq is started by the dns role
 # only where it belongs; units that make no sense in a container are masked.
-chroot "$ROOTFS" systemctl disable dnsmasq.service nftables.service >/dev/null 2>&1 || true
+chroot "$ROOTFS" systemctl disable dnsmasq.service nftables.service nginx.service >/dev/null 2>&1 || true
 for unit in systemd-resolved.service getty@tty1.service console-getty.service systemd-logind.service \
             systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
   chroot "$ROOTFS" systemctl mask "$unit" >/dev/null 2>&1 || true
@@ -65,4 +73,5 @@ tar -C "$ROOTFS" -c . | podman import \
   --change 'STOPSIGNAL SIGRTMIN+3' \
   --change "LABEL modelfleet.build=$SELF_HASH" \
   - "$IMAGE" >/dev/null
+podman tag "$IMAGE" "$IMAGE-$SELF_HASH"
 echo "built $IMAGE (build $SELF_HASH)"
