@@ -63,5 +63,12 @@ def test_scenario(scenario: str) -> None:
     elapsed = time.monotonic() - started
     print(f"molecule scenario {scenario}: {elapsed:.0f}s (log {log})")
     if result.returncode != 0:
-        tail = log.read_text()[-6000:]
-        pytest.fail(f"molecule test -s {scenario} failed after {elapsed:.0f}s:\n{tail}")
+        text = log.read_text()
+        # The first failure explains the rest (later plays skip the hosts it failed), and the
+        # tail is mostly cleanup: show both.
+        first = [line[:1500] for line in text.splitlines() if line.startswith("fatal:")][:5]
+        pytest.fail(
+            f"molecule test -s {scenario} failed after {elapsed:.0f}s; first failures:\n"
+            + "\n".join(first)
+            + f"\n--- tail of {log}:\n{text[-4000:]}"
+        )
