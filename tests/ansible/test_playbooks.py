@@ -136,6 +136,18 @@ def test_a_zone_drain_refuses_limit_to_part_of_the_zone(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_zone_undrain_refuses_limit_to_part_of_the_zone(tmp_path: Path) -> None:
+    """`undrain_zone.yml --limit HOST` would clear the zone's maintenance flag while the rest of
+    the zone stays drained (those hosts would then page); it refuses and names undrain_node.yml."""
+    result = _play(tmp_path, "undrain_zone.yml", "-e", "zone=1", "--limit", "b")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "--limit leaves a of zone1 out of this run" in out
+    assert "undrain_node.yml -e node=HOST" in out
+    assert "Read the admin token" not in out  # nothing after the refusal ran
+
+
+@pytest.mark.slow
 def test_a_node_drain_needs_one_node_of_the_run(tmp_path: Path) -> None:
     result = _play(tmp_path, "drain_node.yml", "-e", "node=nosuchhost")
     out = result.stdout + result.stderr
