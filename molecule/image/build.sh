@@ -5,7 +5,7 @@
 # filesystem comes from the Debian mirror apt already uses. The image carries every package the
 # roles need (python3-venv for the daemons' venv, dnsmasq, nftables, nginx for the API fronts)
 # so converge needs no apt.
-# The image is tagged with a hash of this script: editing the package list rebuilds it.
+# The image is tagged with a hash of this script: editing it (the package list) builds a new one.
 #
 #   molecule/image/build.sh            build if missing (or if this script changed)
 #   molecule/image/build.sh --force    rebuild
@@ -20,20 +20,22 @@ PACKAGES=(
 )
 SELF_HASH="$(sha256sum "$0" | cut -c1-16)"
 
+# Every build is also tagged $IMAGE-<hash of this script>, the tag tests/ansible/test_molecule.py
+# gives the scenarios (MODELFLEET_MOLECULE_HOST_IMAGE): checkouts with another version of this
+# script retag the shared $IMAGE, never a scenario's image.
+HASHED="$IMAGE-$SELF_HASH"
+if [ "${1:-}" != "--force" ] && podman image exists "$HASHED"; then
+  echo "image $HASHED is up to date"
+  exit 0
+fi
 if [ "${1:-}" != "--force" ] && podman image exists "$IMAGE"; then
   have="$(podman image inspect --format '{{ index .Labels "modelfleet.build" }}' "$IMAGE" 2>/dev/null || true)"
   if [ "$have" = "$SELF_HASH" ]; then
+    podman tag "$IMAGE" "$HASHED"
     echo "image $IMAGE is up to date (build $SELF_HASH)"
     exit 0
   fi
-  # Checkouts of different versions of this script share the tag: each build is also kept under
-  # its own hash, so switching back is a retag, not a debootstrap.
-  if [ "${1:-}" != "--force" ] && podman image exists "$IMAGE-$SELF_HASH"; then
-    podman tag "$IMAGE-$SELF_HASH" "$IMAGE"
-    echo "image $IMAGE is build $SELF_HASH again (retagged)"
-    exit 0
-  fi
-  echo "image $IMAGE was built by another version of this script: rebuilding"
+  echo "image $IMAGE was built by another version of this script: building $HASHED"
 fi
 
 # The mirror apt uses on this machine (deb822 first, then the one-line format).
@@ -72,6 +74,6 @@ tar -C "$ROOTFS" -c . | podman import \
   --change 'CMD ["/lib/systemd/systemd"]' \
   --change 'STOPSIGNAL SIGRTMIN+3' \
   --change "LABEL modelfleet.build=$SELF_HASH" \
-  - "$IMAGE" >/dev/null
-podman tag "$IMAGE" "$IMAGE-$SELF_HASH"
-echo "built $IMAGE (build $SELF_HASH)"
+  - "$HASHED" >/dev/null
+podman tag "$HASHED" "$IMAGE"
+echo "built $HASHED (also tagged $IMAGE)"

@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.ansible.test_molecule import molecule_image
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-IMAGE = os.environ.get("MODELFLEET_MOLECULE_IMAGE", "localhost/modelfleet-molecule:bookworm")
 
 
 def _env() -> dict[str, str]:
@@ -72,13 +73,12 @@ def bare_host(tmp_path: Path) -> Iterator[str]:
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed")
     env = _env()
-    exists = subprocess.run(["podman", "image", "exists", IMAGE], env=env, check=False)
-    if exists.returncode != 0:
-        pytest.skip(f"no {IMAGE} (make image)")
+    subprocess.run([str(REPO / "molecule" / "image" / "build.sh")], env=env, check=True)
+    image = molecule_image()
     name = f"mf-check-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         ["podman", "run", "-d", "--name", name, "--hostname", name, "--privileged",
-         "--systemd", "always", IMAGE, "/lib/systemd/systemd"],
+         "--systemd", "always", image, "/lib/systemd/systemd"],
         env=env, check=True, capture_output=True,
     )  # fmt: skip
     try:
