@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,12 @@ from typing import Any
 
 from modelfleet.tokens import node_token
 from tests.support.front import NGINX, Front, FrontSpec
-from tests.support.helpers import free_port, make_token_file, port_open, wait_until
+from tests.support.helpers import (
+    free_port,
+    make_token_file,
+    serving_process,
+    wait_until,
+)
 from tests.support.slowclients import Latency, SlowClients, latency
 
 SLOW = 200
@@ -48,21 +51,6 @@ def _rss_mb(pids: list[int]) -> float:
 
 
 @contextmanager
-def _process(argv: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: port_open("127.0.0.1", port), timeout=60, what=argv[1])
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-@contextmanager
 def master(tmp: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """A real master (gunicorn, the production settings) on 127.0.0.1: (port, read headers)."""
     tokens = {n: make_token_file(tmp / f"{n}.token") for n in ("admin", "readonly", "node-key")}
@@ -79,7 +67,7 @@ def master(tmp: Path) -> Iterator[tuple[int, dict[str, str]]]:
         "MODELFLEET_TRUSTED_PROXIES": "127.0.0.1",
         "MODELFLEET_LOG_LEVEL": "WARNING",
     }
-    with _process([EXE, "master", "run"], env, port):
+    with serving_process([EXE, "master", "run"], env, port):
         yield port, {"Authorization": f"Bearer {tokens['readonly']}"}
 
 
@@ -101,7 +89,7 @@ def puller(tmp: Path) -> Iterator[tuple[int, dict[str, str]]]:
         "MODELFLEET_CLUSTER_TOKEN_FILE": str(tmp / "node.token"),
         "MODELFLEET_LOG_LEVEL": "WARNING",
     }
-    with _process([EXE, "puller", "run"], env, port):
+    with serving_process([EXE, "puller", "run"], env, port):
         yield port, {"Authorization": f"Bearer {token}"}
 
 

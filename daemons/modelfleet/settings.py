@@ -183,6 +183,23 @@ class EnvReader:
         host, port = self.hostport(name, default)
         return (f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"), port
 
+    def ca_file(self, name: builtins.str) -> builtins.str | None:
+        """A PEM CA bundle to verify peers against (TLS on); None when ``name`` is unset.
+
+        Checked at start: a typo would otherwise surface as every call failing its handshake.
+        """
+        path = self.str(name, "")
+        if not path:
+            return None
+        try:
+            with open(path, encoding="ascii", errors="replace") as f:
+                head = f.read(4096)
+        except OSError as exc:
+            raise SettingsError(f"{name}={path!r} is not a readable file: {exc.strerror}") from None
+        if "-----BEGIN CERTIFICATE-----" not in head:
+            raise SettingsError(f"{name}={path!r} holds no PEM certificate")
+        return path
+
     def token(self, name: builtins.str) -> builtins.str | None:
         """The token in the 0600 file named by ``name``; None when ``name`` is unset."""
         from .tokens import TokenError, read_token_file
@@ -215,6 +232,8 @@ class NodeSettings:
     poll_interval: builtins.float
     heartbeat_interval: builtins.float
     log_level: builtins.str
+    # set when the master is served over HTTPS by a fleet CA (roles: modelfleet_common_tls_*)
+    master_ca_file: builtins.str | None
 
     @staticmethod
     def read(r: EnvReader, default_bind: builtins.str) -> dict[builtins.str, Any]:
@@ -232,4 +251,5 @@ class NodeSettings:
             "poll_interval": r.positive("MODELFLEET_POLL_INTERVAL", 10.0),
             "heartbeat_interval": r.positive("MODELFLEET_HEARTBEAT_INTERVAL", 10.0),
             "log_level": r.log_level(),
+            "master_ca_file": r.ca_file("MODELFLEET_MASTER_CA_FILE"),
         }

@@ -171,3 +171,18 @@ def test_directory_not_writable(tmp_path: Path) -> None:
     ro.mkdir(mode=0o500)
     with pytest.raises(SettingsError, match="writable"):
         EnvReader(None, {"D": str(ro)}).directory("D")
+
+
+def test_ca_file_is_checked_at_start(tmp_path: Path) -> None:
+    """A CA bundle setting that is missing or holds no certificate stops the daemon in one line
+    naming the variable, rather than every TLS call failing its handshake later."""
+    pem = tmp_path / "ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    assert EnvReader(None, {}).ca_file("MODELFLEET_MASTER_CA_FILE") is None
+    assert EnvReader(None, {"C": str(pem)}).ca_file("C") == str(pem)
+    for path, words in ((tmp_path / "nope.pem", "not a readable file"), (junk, "no PEM")):
+        with pytest.raises(SettingsError, match=rf"^C={str(path)!r} .*{words}") as info:
+            EnvReader(None, {"C": str(path)}).ca_file("C")
+        assert "\n" not in str(info.value)

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from flask import Blueprint, jsonify
 from prometheus_client import CollectorRegistry, Counter
 
 from modelfleet.cli import cli
 from modelfleet.node.admin import create_node_app
 from modelfleet.node.health import HealthFile, check_health
 from modelfleet.node.registration import Registrar
+from modelfleet.node.web import Routes
 from tests.support.helpers import free_port, wait_until
 
 
@@ -155,10 +155,10 @@ class _Daemon:
     def ready(self) -> tuple[bool, str]:
         return self.is_ready, "ok" if self.is_ready else "warming up"
 
-    def blueprint(self) -> Blueprint:
-        bp = Blueprint("t", __name__)
-        bp.get("/thing")(lambda: jsonify({"ok": True}))
-        return bp
+    def blueprint(self) -> Routes:
+        api = Routes()
+        api.get("/thing")(lambda _request: {"ok": True})
+        return api
 
 
 def test_admin_app_auth_and_probes(tmp_path: Path) -> None:

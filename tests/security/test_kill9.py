@@ -42,13 +42,10 @@ def test_kill_9_loses_no_acknowledged_change(tmp_path: Path) -> None:
     read = {"Authorization": f"Bearer {tokens['readonly']}"}
 
     def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            exe,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with open(tmp_path / "master.log", "ab") as log:
+            proc = subprocess.Popen(
+                exe, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_until(lambda: port_open("127.0.0.1", port), timeout=60, what="master")
         return proc
 
@@ -72,6 +69,9 @@ def test_kill_9_loses_no_acknowledged_change(tmp_path: Path) -> None:
                 acknowledged_flags.add(host.hostname)
         os.killpg(proc.pid, signal.SIGKILL)  # no graceful flush of anything
         proc.wait(10)
+        # The worker dies a moment after the arbiter and holds the listening socket until it
+        # does: a restart before that would see the old socket answer, then vanish.
+        wait_until(lambda: not port_open("127.0.0.1", port), timeout=30, what="old master gone")
         proc = start()
         nodes = requests.get(f"{url}/api/v1/nodes", headers=read, timeout=10).json()["nodes"]
         flags = requests.get(f"{url}/api/v1/maintenance", headers=read, timeout=10).json()["nodes"]

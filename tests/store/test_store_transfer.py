@@ -7,11 +7,12 @@ import threading
 import time
 from pathlib import Path
 
+import google_crc32c
 import pytest
 
 from modelfleet.store import FetchItem, RemoteStore
 from modelfleet.store.base import Cancelled
-from modelfleet.store.transfer import plan_units
+from modelfleet.store.transfer import RangeSink, plan_units
 
 MiB = 1 << 20
 
@@ -60,6 +61,42 @@ def test_every_item_lands_exactly_and_is_reported_once(store: RemoteStore, tmp_p
     assert sorted(seen) == sorted(files)
     for item in items:
         assert item.dest.read_bytes() == files[item.key]
+
+
+def test_every_range_comes_with_the_crc32c_of_the_bytes_written(
+    store: RemoteStore, tmp_path: Path
+) -> None:
+    """One pass: the checker gets each slice's CRC32C from the engine, not by reading back."""
+    data = os.urandom(3 * MiB + 17)
+    _put(store, tmp_path, {"m/1/big": data, "m/1/small": data[:1000]})
+    ranges: list[tuple[str, int, int, int | None]] = []
+    lock = threading.Lock()
+
+    def on_range(item: FetchItem, start: int, end: int, crc: int | None) -> None:
+        with lock:
+            ranges.append((item.key, start, end, crc))
+
+    items = [
+        FetchItem("m/1/big", tmp_path / "big", len(data)),
+        FetchItem("m/1/small", tmp_path / "small", 1000),
+    ]
+    store.fetch(items, workers=4, slice_bytes=MiB, on_range=on_range)
+    assert sum(end - start for key, start, end, _ in ranges if key == "m/1/big") == len(data)
+    for key, start, end, crc in ranges:
+        assert crc == google_crc32c.value(data[start:end]), (key, start, end)
+
+
+def test_a_sink_that_did_not_see_the_bytes_reports_no_crc(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        sink = RangeSink(fd, 0, lambda _n: None, lambda: False)
+        sink.write(b"abc")
+        assert sink.crc == google_crc32c.value(b"abc")
+        os.pwrite(fd, b"def", sink.offset)  # as an in-kernel copy would
+        sink.advance(3)
+        assert sink.crc is None and sink.offset == 6
+    finally:
+        os.close(fd)
 
 
 def test_cancel_stops_a_large_fetch_within_a_chunk(store: RemoteStore, tmp_path: Path) -> None:

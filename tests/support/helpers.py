@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -79,3 +82,27 @@ def make_token_file(path: Path, token: str | None = None) -> str:
     path.write_text(token + "\n")
     os.chmod(path, 0o600)
     return token
+
+
+@contextmanager
+def serving_process(
+    argv: list[str], env: dict[str, str], port: int, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A daemon (``modelfleet master run`` …) listening on 127.0.0.1:``port`` for the block;
+    SIGTERM after it, SIGKILL if it does not stop. Output goes to ``log`` when given."""
+    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
+    try:
+        wait_until(lambda: port_open("127.0.0.1", port), timeout=60, what=f"{argv[1:3]} listening")
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

@@ -7,7 +7,6 @@ puller and the config manager validate, print and serve their settings the same 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import click
 
+from ..node.server import exec_node, load_ref
 from .common import build_settings
 
 __all__ = ["NODE_FLAGS", "Flag", "NodeDaemonCli", "add_node_daemon"]
@@ -74,11 +74,6 @@ class NodeDaemonCli:
         return {**NODE_FLAGS, **self.flags}
 
 
-def _load(ref: str) -> Any:
-    module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(f"modelfleet.{module}"), name)
-
-
 def _options(flags: Mapping[str, Flag]) -> Any:
     def decorate(fn: Any) -> Any:
         for name in reversed(list(flags)):
@@ -96,7 +91,7 @@ def _options(flags: Mapping[str, Flag]) -> Any:
 
 def _settings(spec: NodeDaemonCli, flags: dict[str, Any]) -> Any:
     overrides = {spec.all_flags[k].env: v for k, v in flags.items()}
-    return build_settings(_load(spec.settings).from_env, overrides=overrides)
+    return build_settings(load_ref(spec.settings).from_env, overrides=overrides)
 
 
 def add_node_daemon(cli: click.Group, spec: NodeDaemonCli) -> None:
@@ -110,17 +105,9 @@ def add_node_daemon(cli: click.Group, spec: NodeDaemonCli) -> None:
     @_options(spec.all_flags)
     def run(**flags: Any) -> None:
         """Run the daemon and its admin API (/healthz /readyz /metrics /api/v1) under gunicorn."""
-        from ..logsetup import configure_logging
-        from ..node.server import serve_node
-
-        settings = _settings(spec, flags)
-        configure_logging(spec.service, settings.log_level)
-        serve_node(
-            lambda: _load(spec.daemon)(settings),
-            settings.bind,
-            settings.cluster_token,
-            api=lambda daemon: _load(spec.api)(daemon),
-        )
+        _settings(spec, flags)  # a bad flag or setting: one line and exit 2, from here
+        overrides = {spec.all_flags[k].env: v for k, v in flags.items()}
+        exec_node(spec.service, spec.settings, spec.daemon, spec.api, overrides)
 
     @group.command("check-config")
     @_options(spec.all_flags)

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, jsonify, request
-
 from ..contracts.node import QuarantineClearResult, QuarantineList
 from ..contracts.schema import to_json
 from ..names import InvalidName, parse_version, validate_model_name
-from ..node.admin import json_error
+from ..node.web import Request, Routes, json_error
 
 if TYPE_CHECKING:
     from .daemon import ConfigManager
@@ -31,26 +29,24 @@ if TYPE_CHECKING:
 __all__ = ["blueprint"]
 
 
-def blueprint(cm: ConfigManager) -> Blueprint:
-    bp = Blueprint("configmanager", __name__)
+def blueprint(cm: ConfigManager) -> Routes:
+    bp = Routes()
 
     @bp.get("/models")
-    def models() -> Any:
-        return jsonify(to_json(cm.status()))
+    def models(_request: Request) -> Any:
+        return to_json(cm.status())
 
     @bp.post("/reload")
-    def reload() -> Any:
+    def reload(_request: Request) -> Any:
         result = cm.reconcile(force=True)
-        return jsonify(
-            {
-                "applied": result.applied,
-                "config_changed": result.config_changed,
-                "error": result.error,
-            }
-        )
+        return {
+            "applied": result.applied,
+            "config_changed": result.config_changed,
+            "error": result.error,
+        }
 
     @bp.get("/quarantine")
-    def list_quarantine() -> Any:
+    def list_quarantine(request: Request) -> Any:
         try:
             model = request.args.get("model")
             version = request.args.get("version")
@@ -61,11 +57,11 @@ def blueprint(cm: ConfigManager) -> Blueprint:
         except InvalidName as exc:
             return json_error(400, str(exc))
         s = cm.settings
-        return jsonify(to_json(QuarantineList(s.hostname, s.zone, tuple(entries))))
+        return to_json(QuarantineList(s.hostname, s.zone, tuple(entries)))
 
     @bp.delete("/quarantine/<model>")
     @bp.delete("/quarantine/<model>/<version>")
-    def clear_quarantine(model: str, version: str | None = None) -> Any:
+    def clear_quarantine(_request: Request, model: str, version: str | None = None) -> Any:
         try:
             name = validate_model_name(model)
             number = parse_version(version) if version is not None else None
@@ -74,6 +70,6 @@ def blueprint(cm: ConfigManager) -> Blueprint:
         cleared = cm.quarantine.clear(name, number)
         if cleared:
             cm.wake()
-        return jsonify(to_json(QuarantineClearResult(cm.settings.hostname, tuple(cleared))))
+        return to_json(QuarantineClearResult(cm.settings.hostname, tuple(cleared)))
 
     return bp

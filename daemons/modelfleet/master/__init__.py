@@ -89,7 +89,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         identity_kw["resolve"] = app.config["RESOLVE"]
     identity = NodeIdentity(keys, **identity_kw)
     registry = Registry(
-        settings.state_dir, stale_after=settings.stale_after, max_nodes=settings.max_nodes
+        settings.state_dir,
+        stale_after=settings.stale_after,
+        max_nodes=settings.max_nodes,
+        scheme="https" if settings.node_ca_file else "http",
     )
     atexit.register(registry.close)
     atexit.register(identity.close)

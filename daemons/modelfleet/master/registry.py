@@ -65,10 +65,6 @@ class NodeEntry:
         return f"{self.hostname}/{self.service}"
 
     @property
-    def url(self) -> str:
-        return f"http://{self.hostname}:{self.port}"
-
-    @property
     def durable(self) -> tuple[Any, ...]:
         """What a registration acknowledges: written at once when it changes."""
         return (self.port, self.zone, self.version, self.address, self.key_id)
@@ -135,8 +131,10 @@ class Registry:
         flush_interval: float = 1.0,
         max_nodes: int = DEFAULT_MAX_NODES,
         clock: Callable[[], float] = time.time,
+        scheme: str = "http",
     ) -> None:
         self.path = Path(state_dir) / "registry.json"
+        self.scheme = scheme  # how the master calls nodes: https when it holds a fleet CA
         self.maintenance_path = Path(state_dir) / "maintenance.json"
         self.stale_after = stale_after
         self.flush_interval = flush_interval
@@ -264,7 +262,7 @@ class Registry:
             "port": entry.port,
             "zone": entry.zone,
             "version": entry.version,
-            "url": entry.url,
+            "url": f"{self.scheme}://{entry.hostname}:{entry.port}",
             "first_seen": entry.first_seen,
             "last_heartbeat": entry.last_heartbeat,
             "heartbeat_age": round(now - entry.last_heartbeat, 3),

@@ -97,7 +97,7 @@ class MasterSettings:
             node_ports=_node_ports(r.str("MODELFLEET_NODE_PORTS", "")),
             max_nodes=r.int("MODELFLEET_MAX_NODES", DEFAULT_MAX_NODES, minimum=1),
             trusted_proxies=_addresses(r.str("MODELFLEET_TRUSTED_PROXIES", "")),
-            node_ca_file=_readable(r.str("MODELFLEET_NODE_CA_FILE", "")),
+            node_ca_file=r.ca_file("MODELFLEET_NODE_CA_FILE"),
             bind=f"{host}:{port}",
             heartbeat_interval=heartbeat,
             stale_after=r.float("MODELFLEET_STALE_AFTER", 3 * heartbeat, minimum=0.1),
@@ -135,12 +135,3 @@ def _addresses(text: str) -> frozenset[str]:
                 f"MODELFLEET_TRUSTED_PROXIES: {item!r} is not an IP address"
             ) from None
     return frozenset(out)
-
-
-def _readable(path: str) -> str | None:
-    """``MODELFLEET_NODE_CA_FILE``: a readable PEM file, or unset."""
-    if not path:
-        return None
-    if not Path(path).is_file():
-        raise SettingsError(f"MODELFLEET_NODE_CA_FILE={path!r} is not a readable file")
-    return path

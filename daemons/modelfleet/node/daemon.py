@@ -18,12 +18,12 @@ How to build a node daemon on it:
    file; ``None`` = ok). Override :meth:`NodeDaemon.recover` (rebuild in-memory state from
    disk; runs in :meth:`~NodeDaemon.start` before any loop) and :meth:`NodeDaemon.ready`.
    Wake a loop with ``self.loops["name"].wake(force=True)``; a long pass may call
-   ``loop.beat(detail)`` to stay fresh. The domain class imports no Flask.
+   ``loop.beat(detail)`` to stay fresh. The domain class imports no web framework.
 3. **HTTP**: the daemon's ``/api/v1`` endpoints are a function ``blueprint(daemon) ->
-   flask.Blueprint`` in ``<package>/api.py``, named as ``api="<package>.api:blueprint"`` in
-   its CLI table (:mod:`modelfleet.cli.nodecmd`); :mod:`.admin` adds ``/healthz``,
-   ``/readyz``, ``/metrics`` and the cluster-token check, :mod:`.server` runs it all under
-   gunicorn with the daemon living in the worker.
+   Routes`` (:mod:`.web`) in ``<package>/api.py``, named as
+   ``api="<package>.api:blueprint"`` in its CLI table (:mod:`modelfleet.cli.nodecmd`);
+   :mod:`.admin` adds ``/healthz``, ``/readyz``, ``/metrics`` and the cluster-token check,
+   :mod:`.server` runs it all under gunicorn with the daemon living in the worker.
 4. **Status**: include :meth:`NodeDaemon.master_status` (registration state) in the
    daemon's status document (:mod:`modelfleet.contracts.node`).
 
@@ -153,6 +153,7 @@ class NodeDaemon:
             port=settings.advertise_port,
             zone=settings.zone,
             interval=settings.heartbeat_interval,
+            ca_file=settings.master_ca_file,
         )
         self.loops: dict[str, PassLoop] = {}
 

@@ -112,7 +112,8 @@ class Registrar:
                 conn.close()
         except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timeout, TLS
             ok = False
-            self.last_error = f"master unreachable: {type(exc).__name__}"
+            # the reason, not only its class: "certificate verify failed: ..." is the 3 a.m. hint
+            self.last_error = f"master unreachable: {type(exc).__name__}: {exc}"[:300]
         if ok and not self.registered:
             log.info("registered with master", extra=kv(master=self.master_url))
         elif not ok and (self.registered or self.failures == 0):

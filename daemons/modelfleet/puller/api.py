@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, jsonify
+from ..node.web import Request, Routes
 
 if TYPE_CHECKING:
     from .daemon import PullerDaemon
@@ -12,16 +12,16 @@ if TYPE_CHECKING:
 __all__ = ["blueprint"]
 
 
-def blueprint(daemon: PullerDaemon) -> Blueprint:
-    bp = Blueprint("puller_api", __name__)
+def blueprint(daemon: PullerDaemon) -> Routes:
+    api = Routes()
 
-    @bp.get("/status")
-    def status() -> Any:
-        return jsonify(daemon.status())
+    @api.get("/status")
+    def status(_request: Request) -> Any:
+        return daemon.status()
 
-    @bp.post("/sync")
-    def sync() -> Any:
+    @api.post("/sync")
+    def sync(_request: Request) -> Any:
         daemon.sync_now()
-        return jsonify({"accepted": True}), 202
+        return {"accepted": True}, 202
 
-    return bp
+    return api

@@ -97,10 +97,12 @@ def _fsync(path: Path) -> None:
 class _Verifier:
     """Checks every file against the manifest as it lands, slice by slice.
 
-    Each slice is read back right after it is written (still in the page cache), in the
-    worker thread that wrote it, so checking runs in parallel with the transfers; when the
-    last slice of a file lands, the slices' CRC32Cs are joined (:func:`crc32c_combine`) and
-    compared with the manifest — no second pass over a large file.
+    A slice's CRC32C normally comes with it: the fetch engine computed it from the very bytes
+    it wrote (one pass over the data, no read back). A slice the backend did not see (copied
+    in the kernel) is read back right after it is written (still in the page cache), in the
+    worker thread that wrote it. When the last slice of a file lands, the slices' CRC32Cs are
+    joined (:func:`crc32c_combine`) and compared with the manifest — no second pass over a
+    large file.
     """
 
     def __init__(self, items: list[FetchItem], files: tuple[ManifestFile, ...], fsync: bool):
@@ -110,12 +112,13 @@ class _Verifier:
         self._ranges: dict[Path, dict[int, tuple[int, int]]] = {}
         self._lock = threading.Lock()
 
-    def on_range(self, item: FetchItem, start: int, end: int) -> None:
-        fd = os.open(item.dest, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            crc = crc32c_of_range(fd, start, end)
-        finally:
-            os.close(fd)
+    def on_range(self, item: FetchItem, start: int, end: int, crc: int | None) -> None:
+        if crc is None:
+            fd = os.open(item.dest, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                crc = crc32c_of_range(fd, start, end)
+            finally:
+                os.close(fd)
         with self._lock:
             self._ranges.setdefault(item.dest, {})[start] = (end, crc)
 
@@ -129,7 +132,9 @@ class _Verifier:
             if start != offset:
                 self.verdicts[item.dest] = f"{f.path}: bytes {offset}-{start} never arrived"
                 return
-            crc, offset = crc32c_combine(crc, part, end - start), end
+            # The first slice's CRC is the running one (combining costs ~0.1 ms per file).
+            crc = part if start == 0 else crc32c_combine(crc, part, end - start)
+            offset = end
         got = crc32c_b64(crc)
         if offset != f.size or got != f.crc32c:
             self.verdicts[item.dest] = (
@@ -174,12 +179,15 @@ def pull_version(
     staging = local.new_staging(model, version)
     try:
         items = []
+        made: set[Path] = set()  # one mkdir per directory, not per file (many-shard models)
         for f in manifest.files:
             try:
                 dest = safe_join(staging, f.path, resolve=False)  # fresh, ours
             except InvalidName as exc:
                 raise PullError("manifest", f"{model}/{version}: {exc}") from None
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.parent not in made:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dest.parent)
             gen = listing[f.path].generation if listing and f.path in listing else 0
             items.append(FetchItem(f"{model}/{version}/{f.path}", dest, f.size, gen))
         if on_state:

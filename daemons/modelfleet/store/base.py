@@ -120,15 +120,17 @@ class RemoteStore(Protocol):
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
         cancel: threading.Event | None = None,
-        on_range: Callable[[FetchItem, int, int], None] | None = None,
+        on_range: Callable[[FetchItem, int, int, int | None], None] | None = None,
     ) -> None:
         """Download objects in parallel (large ones in slices); raises on the first failure.
 
         Content is not verified here: the caller checks every file against the manifest. A
-        backend may call ``on_range(item, start, end)`` in its worker thread as soon as bytes
-        ``[start, end)`` of an item are written, and ``on_item(item)`` once the whole item is
-        (after its ranges), so the caller can verify while the bytes are still in the page
-        cache and slices in parallel; items it was not called for are verified by the caller
+        backend may call ``on_range(item, start, end, crc)`` in its worker thread as soon as
+        bytes ``[start, end)`` of an item are written (``crc``: their CRC32C, computed from
+        the very bytes written, or None when the backend did not see them), and
+        ``on_item(item)`` once the whole item is (after its ranges), so the caller can verify
+        without reading the bytes again, or while they are still in the page cache, and
+        slices in parallel; items it was not called for are verified by the caller
         afterwards. Setting ``cancel`` stops every transfer within one chunk and raises
         :class:`Cancelled`.
         """

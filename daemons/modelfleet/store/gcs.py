@@ -249,7 +249,7 @@ class GCSStore:
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
         cancel: threading.Event | None = None,
-        on_range: Callable[[FetchItem, int, int], None] | None = None,
+        on_range: Callable[[FetchItem, int, int, int | None], None] | None = None,
     ) -> None:
         self._widen_pool(max(16, workers * 2))
         self._count("download", len(plan_units(items, slice_bytes, workers)))

@@ -15,7 +15,6 @@ whenever the file is replaced.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import shutil
@@ -28,16 +27,12 @@ from urllib.parse import quote
 from ..atomic import atomic_write_bytes
 from ..names import InvalidName, safe_join
 from .base import FetchItem, NotFound, ObjectInfo, PreconditionFailed, RequestCounter, StoreError
-from .transfer import RangeSink, Unit, run_fetch
+from .localfetch import fetch_local
 
 __all__ = ["LocalStore", "copy_file"]
 
 _META_DIR = "_modelfleet"
 _COPY_CHUNK = 8 << 20
-_RANGE_CHUNK = 16 << 20  # bytes per copy_file_range call: how soon a cancel is seen
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM)
 
 
 def copy_file(src: Path, dest: Path) -> int:
@@ -255,98 +250,17 @@ class LocalStore:
         progress: Callable[[int], None] | None = None,
         on_item: Callable[[FetchItem], None] | None = None,
         cancel: threading.Event | None = None,
-        on_range: Callable[[FetchItem, int, int], None] | None = None,
+        on_range: Callable[[FetchItem, int, int, int | None], None] | None = None,
     ) -> None:
         self._count("download", len(items))
-        try:
-            beneath = _Beneath(self.root)
-        except OSError as exc:
-            raise StoreError(f"{self.url}: {exc.strerror or exc}") from None
-
-        def fetch_range(unit: Unit, sink: RangeSink) -> None:
-            what = f"{self.url}/{unit.item.key}"
-            fd = beneath.open(unit.item.key, what)
-            try:
-                _copy_range(fd, sink, unit.start, unit.end, what)
-            finally:
-                os.close(fd)
-
-        try:
-            run_fetch(
-                items,
-                fetch_range,
-                workers=workers,
-                slice_bytes=slice_bytes,
-                progress=progress,
-                on_item=on_item,
-                cancel=cancel,
-                on_range=on_range,
-            )
-        finally:
-            beneath.close()
-
-
-class _Beneath:
-    """Open files under a root without following any symlink below it.
-
-    Every component is opened relative to its parent with ``O_NOFOLLOW`` (directory fds are
-    kept for the whole fetch), so a symlink planted in the bucket can never make the puller
-    copy a file from elsewhere on the host — and a key costs one ``openat``, not the dozen
-    ``lstat`` calls of resolving its path. The root itself may be a symlink.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self._dirs = {"": os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)}
-        self._lock = threading.RLock()
-
-    def _dir(self, parts: list[str]) -> int:
-        key = "/".join(parts)
-        with self._lock:
-            fd = self._dirs.get(key)
-            if fd is None:
-                parent = self._dir(parts[:-1])
-                fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=parent)
-                self._dirs[key] = fd
-            return fd
-
-    def open(self, key: str, what: str) -> int:
-        parts = key.split("/")
-        if any(p in ("", ".", "..") for p in parts):
-            raise StoreError(f"invalid key {key!r}")
-        try:
-            return os.open(parts[-1], _FILE_FLAGS, dir_fd=self._dir(parts[:-1]))
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"{what} does not exist") from None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise StoreError(f"{what}: a symlink; refused") from None
-            raise StoreError(f"{what}: {exc.strerror or exc}") from None
-
-    def close(self) -> None:
-        with self._lock:
-            for fd in self._dirs.values():
-                os.close(fd)
-            self._dirs.clear()
-
-
-def _copy_range(fd_in: int, sink: RangeSink, start: int, end: int, what: str) -> None:
-    """Copy ``[start, end)`` in the kernel (copy_file_range, as ``cp`` does), or by
-    pread/pwrite where the filesystem cannot."""
-    offset = start
-    while offset < end:
-        want = min(_RANGE_CHUNK, end - offset)
-        try:
-            n = os.copy_file_range(fd_in, sink.fileno(), want, offset, sink.offset)
-            copied = True
-        except OSError as exc:
-            if exc.errno not in _NO_COPY_RANGE:
-                raise
-            data = os.pread(fd_in, want, offset)
-            n, copied = len(data), False
-            if n:
-                sink.write(data)
-        if n == 0:
-            raise StoreError(f"{what} is shorter than {end} bytes")
-        offset += n
-        if copied:
-            sink.advance(n)
+        fetch_local(
+            self.root,
+            self.url,
+            items,
+            workers=workers,
+            slice_bytes=slice_bytes,
+            progress=progress,
+            on_item=on_item,
+            cancel=cancel,
+            on_range=on_range,
+        )

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "_modelfleet.json"
-_CHUNK = 4 << 20
+_CHUNK = 1 << 20  # the smallest read for which the C crc32c releases the GIL
 
 
 class InvalidManifest(ValueError):
@@ -145,15 +145,26 @@ class Manifest:
         return sum(f.size for f in self.files)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": 1,
-            "model": self.model,
-            "version": self.version,
-            "created_at": self.created_at,
-            "created_by": self.created_by,
-            "total_bytes": self.total_bytes,
-            "files": [{"path": f.path, "size": f.size, "crc32c": f.crc32c} for f in self.files],
-        }
+        """The document's shape is defined once, by the contract the master serves it under.
+
+        Imported here, not at module level: node daemons parse manifests but never write one,
+        and keep the contracts' import cost out of their memory.
+        """
+        from ..contracts.master_api import ManifestFileView, ManifestView
+        from ..contracts.schema import to_json
+
+        doc: dict[str, Any] = to_json(
+            ManifestView(
+                schema=1,
+                model=self.model,
+                version=self.version,
+                created_at=self.created_at,
+                created_by=self.created_by,
+                total_bytes=self.total_bytes,
+                files=tuple(ManifestFileView(f.path, f.size, f.crc32c) for f in self.files),
+            )
+        )
+        return doc
 
     def dumps(self) -> bytes:
         return (json.dumps(self.to_json(), indent=2) + "\n").encode()

@@ -10,6 +10,11 @@ A large object is cut into about one slice per worker, and never slices smaller 
 pass over the whole object), so fewer, larger slices that still keep every stream busy win.
 The backend only says how to copy one range (:data:`RangeFetcher`).
 
+Checking rides along: a :class:`RangeSink` keeps the CRC32C of the bytes written through it,
+in order, so the caller can check a slice against the manifest without reading it back (one
+pass over the data; the bytes checked are the bytes written). A backend that had the kernel
+copy bytes (``advance``) leaves the slice unchecked (``crc`` None) and the caller reads it.
+
 Cancellation is cooperative and prompt: every write goes through a :class:`RangeSink` that
 raises :class:`~.base.Cancelled` as soon as the caller's event is set, so an obsolete pull
 of a 1 GiB model stops within one network chunk, not at its end. The first failing unit
@@ -23,6 +28,8 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+
+import google_crc32c
 
 from .base import Cancelled, FetchItem
 
@@ -45,9 +52,11 @@ class Unit:
 class RangeSink:
     """Where one unit's bytes go: a file positioned at the unit's start.
 
-    ``write`` is the file-like side (for HTTP clients that stream into a file object);
-    ``advance`` reports bytes the backend wrote itself through ``fileno()`` (copy_file_range).
-    Both check for cancellation.
+    ``write`` is the file-like side (for HTTP clients that stream into a file object): it
+    extends ``crc``, the CRC32C of every byte written so far, with the same bytes object it
+    writes. ``advance`` reports bytes the backend wrote itself through ``fileno()`` (an
+    in-kernel copy): those bytes were never seen, so ``crc`` becomes None. Both check for
+    cancellation.
     """
 
     def __init__(
@@ -57,6 +66,7 @@ class RangeSink:
         self.offset = offset
         self._progress = progress
         self._stopped = stopped
+        self.crc: int | None = 0
 
     def check(self) -> None:
         if self._stopped():
@@ -64,6 +74,9 @@ class RangeSink:
 
     def write(self, data: bytes) -> int:
         self.check()
+        data = bytes(data)  # no copy for bytes; the C crc32c takes bytes (and frees the GIL)
+        if self.crc is not None:
+            self.crc = google_crc32c.extend(self.crc, data)
         view = memoryview(data)
         while view:
             n = os.pwrite(self._fd, view, self.offset)
@@ -73,6 +86,7 @@ class RangeSink:
         return len(data)
 
     def advance(self, n: int) -> None:
+        self.crc = None
         self.offset += n
         self._progress(n)
         self.check()
@@ -109,9 +123,12 @@ def run_fetch(
     progress: Callable[[int], None] | None = None,
     on_item: Callable[[FetchItem], None] | None = None,
     cancel: threading.Event | None = None,
-    on_range: Callable[[FetchItem, int, int], None] | None = None,
+    on_range: Callable[[FetchItem, int, int, int | None], None] | None = None,
 ) -> int:
-    """Fetch ``items`` with ``fetch_range``; returns the number of units (requests) run."""
+    """Fetch ``items`` with ``fetch_range``; returns the number of units (requests) run.
+
+    ``on_range(item, start, end, crc)`` follows each unit: ``crc`` is the CRC32C of exactly
+    the bytes written for ``[start, end)``, or None when the backend did not see them."""
     units = plan_units(items, slice_bytes, workers)
     stopped = threading.Event()
     lock = threading.Lock()
@@ -131,12 +148,13 @@ def run_fetch(
         if is_stopped():
             raise Cancelled("fetch cancelled")
         fd = _open_dest(unit.item, presize=not unit.whole)
+        sink = RangeSink(fd, unit.start, report, is_stopped)
         try:
-            fetch_range(unit, RangeSink(fd, unit.start, report, is_stopped))
+            fetch_range(unit, sink)
         finally:
             os.close(fd)
         if on_range is not None:
-            on_range(unit.item, unit.start, unit.end)
+            on_range(unit.item, unit.start, unit.end, sink.crc)
         with lock:
             remaining[id(unit.item)] -= 1
             done = remaining[id(unit.item)] == 0
