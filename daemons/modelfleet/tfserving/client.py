@@ -114,6 +114,10 @@ class TFServingClient:
             raise TFServingError(name, details or "", method=method) from None
 
     def close(self) -> None:
+        # Unsubscribe first: grpcio's connectivity thread then ends at its next poll instead
+        # of raising "Cannot monitor channel state: Channel closed!" when close() lands
+        # between two of its polls (seen as a thread exception at test teardown).
+        self._channel.unsubscribe(self._on_state)
         self._channel.close()
 
     def __enter__(self) -> TFServingClient:
