@@ -3,8 +3,9 @@
 #
 # No image can be pulled on these machines (DESIGN.md, "Test environment facts"), so the root
 # filesystem comes from the Debian mirror apt already uses. The image carries every package the
-# roles need (python3-venv for the daemons' venv, dnsmasq, nftables) so converge needs no apt.
-# The image is tagged with a hash of this script: editing the package list rebuilds it.
+# roles need (python3-venv for the daemons' venv, dnsmasq, nftables, nginx for the API fronts)
+# so converge needs no apt.
+# The image is tagged with a hash of this script: editing it (the package list) builds a new one.
 #
 #   molecule/image/build.sh            build if missing (or if this script changed)
 #   molecule/image/build.sh --force    rebuild
@@ -15,17 +16,26 @@ IMAGE="${MODELFLEET_MOLECULE_IMAGE:-localhost/modelfleet-molecule:bookworm}"
 SUITE=bookworm
 PACKAGES=(
   systemd systemd-sysv dbus python3 python3-apt python3-venv sudo iproute2 procps
-  ca-certificates dnsmasq nftables bind9-dnsutils
+  ca-certificates dnsmasq nftables bind9-dnsutils nginx
 )
 SELF_HASH="$(sha256sum "$0" | cut -c1-16)"
 
+# Every build is also tagged $IMAGE-<hash of this script>, the tag tests/ansible/test_molecule.py
+# gives the scenarios (MODELFLEET_MOLECULE_HOST_IMAGE): checkouts with another version of this
+# script retag the shared $IMAGE, never a scenario's image.
+HASHED="$IMAGE-$SELF_HASH"
+if [ "${1:-}" != "--force" ] && podman image exists "$HASHED"; then
+  echo "image $HASHED is up to date"
+  exit 0
+fi
 if [ "${1:-}" != "--force" ] && podman image exists "$IMAGE"; then
   have="$(podman image inspect --format '{{ index .Labels "modelfleet.build" }}' "$IMAGE" 2>/dev/null || true)"
   if [ "$have" = "$SELF_HASH" ]; then
+    podman tag "$IMAGE" "$HASHED"
     echo "image $IMAGE is up to date (build $SELF_HASH)"
     exit 0
   fi
-  echo "image $IMAGE was built by another version of this script: rebuilding"
+  echo "image $IMAGE was built by another version of this script: building $HASHED"
 fi
 
 # The mirror apt uses on this machine (deb822 first, then the one-line format).
@@ -51,7 +61,7 @@ debootstrap --variant=minbase --include="$include" "$SUITE" "$ROOTFS" "$MIRROR" 
 
 # A bare host: packages present, nothing of ours running. dnsmasq is started by the dns role
 # only where it belongs; units that make no sense in a container are masked.
-chroot "$ROOTFS" systemctl disable dnsmasq.service nftables.service >/dev/null 2>&1 || true
+chroot "$ROOTFS" systemctl disable dnsmasq.service nftables.service nginx.service >/dev/null 2>&1 || true
 for unit in systemd-resolved.service getty@tty1.service console-getty.service systemd-logind.service \
             systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
   chroot "$ROOTFS" systemctl mask "$unit" >/dev/null 2>&1 || true
@@ -64,5 +74,6 @@ tar -C "$ROOTFS" -c . | podman import \
   --change 'CMD ["/lib/systemd/systemd"]' \
   --change 'STOPSIGNAL SIGRTMIN+3' \
   --change "LABEL modelfleet.build=$SELF_HASH" \
-  - "$IMAGE" >/dev/null
-echo "built $IMAGE (build $SELF_HASH)"
+  - "$HASHED" >/dev/null
+podman tag "$HASHED" "$IMAGE"
+echo "built $HASHED (also tagged $IMAGE)"

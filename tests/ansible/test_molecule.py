@@ -8,6 +8,7 @@ time; both together take about 15-20 minutes here.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -26,8 +27,17 @@ pytestmark = [
 ]
 
 
+def molecule_image() -> str:
+    """The hosts' image of THIS checkout's molecule/image/build.sh: it tags every build with
+    the script's hash, so checkouts with another package list (which retag the shared
+    ``:bookworm``) never swap the image under a scenario of this one."""
+    digest = hashlib.sha256((REPO / "molecule" / "image" / "build.sh").read_bytes()).hexdigest()
+    return f"localhost/modelfleet-molecule:bookworm-{digest[:16]}"
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
+    env["MODELFLEET_MOLECULE_HOST_IMAGE"] = molecule_image()
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["CONTAINERS_CONF"] = str(REPO / "containers" / "containers.conf")
     env.pop("ANSIBLE_CONFIG", None)  # molecule writes its own, from molecule.yml

@@ -197,17 +197,28 @@ def test_rollout_batches_start_with_a_canary(extra: dict[str, Any], batches: lis
 
 def test_prestage_defaults_are_the_tfserving_roles() -> None:
     """tasks/stage_tfserving.yml runs outside the role (its dependencies would link the new venv
-    live): its fallbacks must be the role's defaults, and the .deb must land where the role's
-    install.yml installs it from, so the drained window finds it there."""
+    live): its fallbacks must be the role's defaults, and the .deb / binary must land where the
+    role installs them from (roles/tfserving/tasks/installed.yml), so the batch finds them."""
     stage = (REPO / "playbooks" / "tasks" / "stage_tfserving.yml").read_text()
     defaults = yaml.safe_load((REPO / "roles" / "tfserving" / "defaults" / "main.yml").read_text())
-    found = re.findall(r"\b(tfserving_[a-z_]+) \| default\('([^']*)'\)", stage)
-    assert {name for name, _ in found} >= {"tfserving_impl", "tfserving_apt_package"}
+    found = re.findall(r"\b(tfserving_[a-z_]+) \| default\('?([^')]*)'?\)", stage)
+    assert {name for name, _ in found} >= {
+        "tfserving_impl",
+        "tfserving_apt_package",
+        "tfserving_package_cache_dir",
+    }
     for name, value in found:
         if name in defaults:
-            assert defaults[name] == value, (
-                f"{name}: stage says {value!r}, the role {defaults[name]!r}"
-            )
-    install = (REPO / "roles" / "tfserving" / "tasks" / "install.yml").read_text()
-    dest = re.search(r"dest: (.*?tfserving_deb_file \| basename \}\})", stage)
-    assert dest and dest[1] in install
+            assert str(defaults[name]) == value, f"{name}: stage {value!r}, role {defaults[name]!r}"
+    installed = (REPO / "roles" / "tfserving" / "tasks" / "installed.yml").read_text()
+    for role_path, stage_path in (
+        (
+            "tfserving_deb_sha256[:16] ~ '-' ~ (tfserving_deb_file | basename)",
+            "{{ tfserving_deb_sha256[:16] }}-{{ tfserving_deb_file | basename }}",
+        ),
+        (
+            "'/tensorflow_model_server-' ~ tfserving_binary_sha256[:16]",
+            "/tensorflow_model_server-{{ tfserving_binary_sha256[:16] }}",
+        ),
+    ):
+        assert role_path in installed and stage_path in stage
