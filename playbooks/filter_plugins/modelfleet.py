@@ -43,8 +43,7 @@ def modelfleet_pending_versions(models: Any) -> list[str]:
         except schema.ContractError as exc:
             pending.append(f"{name}: config manager answer breaks its contract: {exc}")
             continue
-        available = set(info.serving())
-        pending.extend(f"{name}/{v}" for v in info.desired if v not in available)
+        pending.extend(f"{name}/{v}" for v in info.pending())
     return pending
 
 

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -153,3 +154,71 @@ def test_a_node_drain_needs_one_node_of_the_run(tmp_path: Path) -> None:
     out = result.stdout + result.stderr
     assert result.returncode != 0, out
     assert "give one host of tfserving_nodes" in out
+
+
+def _batch_play() -> dict[str, Any]:
+    plays = yaml.safe_load((REPO / "playbooks" / "rollout.yml").read_text())
+    return next(p for p in plays if str(p.get("name", "")).startswith("Upgrade the serving nodes"))
+
+
+def _render(expr: str, variables: dict[str, Any]) -> Any:
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    play_vars = {k: trust_as_template(v) if isinstance(v, str) else v
+                 for k, v in _batch_play()["vars"].items()}  # fmt: skip
+    templar = Templar(loader=DataLoader(), variables={**play_vars, **variables})
+    return templar.template(trust_as_template(expr))
+
+
+ZONES = {
+    "zone1": ["a1", "a2", "a3"],
+    "zone2": ["b1", "b2"],
+    "zone3": ["c1", "c2", "c3", "c4"],
+}
+GROUPS = {**ZONES, "tfserving_nodes": [h for hosts in ZONES.values() for h in hosts]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "batches"),
+    [
+        ({}, [1, 2, 2, 4]),  # the canary, the rest of zone1, then a zone per batch
+        ({"rollout_canary": False}, [3, 2, 4]),
+        ({"rollout_batch_size": 4}, [1, 3, 4]),  # then 4 at a time (serial repeats the last)
+        ({"rollout_batch_size": 1}, [1, 1]),
+        ({"rollout_zone_order": ["zone2", "zone9", "zone1"]}, [1, 1, 3]),
+    ],
+)
+def test_rollout_batches_start_with_a_canary(extra: dict[str, Any], batches: list[int]) -> None:
+    """rollout.yml's serial: one host of the first zone, the rest of it, then zone by zone."""
+    serial = _batch_play()["serial"]
+    assert _render(serial, {"groups": GROUPS, **extra}) == batches
+
+
+def test_prestage_defaults_are_the_tfserving_roles() -> None:
+    """tasks/stage_tfserving.yml runs outside the role (its dependencies would link the new venv
+    live): its fallbacks must be the role's defaults, and the .deb / binary must land where the
+    role installs them from (roles/tfserving/tasks/installed.yml), so the batch finds them."""
+    stage = (REPO / "playbooks" / "tasks" / "stage_tfserving.yml").read_text()
+    defaults = yaml.safe_load((REPO / "roles" / "tfserving" / "defaults" / "main.yml").read_text())
+    found = re.findall(r"\b(tfserving_[a-z_]+) \| default\('?([^')]*)'?\)", stage)
+    assert {name for name, _ in found} >= {
+        "tfserving_impl",
+        "tfserving_apt_package",
+        "tfserving_package_cache_dir",
+    }
+    for name, value in found:
+        if name in defaults:
+            assert str(defaults[name]) == value, f"{name}: stage {value!r}, role {defaults[name]!r}"
+    installed = (REPO / "roles" / "tfserving" / "tasks" / "installed.yml").read_text()
+    for role_path, stage_path in (
+        (
+            "tfserving_deb_sha256[:16] ~ '-' ~ (tfserving_deb_file | basename)",
+            "{{ tfserving_deb_sha256[:16] }}-{{ tfserving_deb_file | basename }}",
+        ),
+        (
+            "'/tensorflow_model_server-' ~ tfserving_binary_sha256[:16]",
+            "/tensorflow_model_server-{{ tfserving_binary_sha256[:16] }}",
+        ),
+    ):
+        assert role_path in installed and stage_path in stage

@@ -185,7 +185,7 @@ def test_disk_reserve_refuses_and_keeps_local(
     store = open_store(remote)
     src = write_model(tmp_path / "src")
     publish(store, src, "m")
-    make_daemon(remote).sync_once()
+    make_daemon(remote).settle()  # v1 installed (a pass only starts its pull)
     publish(store, src, "m")
     daemon = make_daemon(remote, MODELFLEET_DISK_RESERVE_MB=10**9)
     daemon.settle()
@@ -248,7 +248,8 @@ def test_master_absent_does_not_block_sync(
     status = daemon.status()
     assert status["master"]["registered"] is False
     assert "unreachable" in status["master"]["error"]
-    assert daemon.ready() == (True, "ok")
+    # ready once the pass that installed v1 has ended (the version lands before the pass does)
+    wait_until(lambda: daemon.ready() == (True, "ok"), timeout=20, what="ready, master down")
 
 
 class _FlakyStore(LocalStore):

@@ -165,6 +165,11 @@ class ModelStatus:
         """Versions TF Serving reports AVAILABLE."""
         return sorted(v.version for v in self.loaded if v.state == "AVAILABLE")
 
+    def pending(self) -> list[int]:
+        """Desired versions TF Serving does not report AVAILABLE (empty: all served)."""
+        available = set(self.serving())
+        return [v for v in self.desired if v not in available]
+
 
 @dataclass(frozen=True)
 class TFServingReach:
