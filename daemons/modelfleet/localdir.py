@@ -48,6 +48,7 @@ from .store.manifest import MANIFEST_NAME, InvalidManifest, Manifest, crc32c_of_
 __all__ = [
     "DESIRED_SCHEMA",
     "META_DIR",
+    "VERSION_DIR_MODE",
     "DesiredModel",
     "DesiredState",
     "InvalidLocalDesired",
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 
 META_DIR = ".modelfleet"
 DESIRED_SCHEMA = 1
+# Mode of an installed version directory: TF Serving runs as its own user and reads it.
+VERSION_DIR_MODE = 0o755
 
 
 class InvalidLocalDesired(ValueError):
@@ -413,6 +416,9 @@ class LocalModelDir:
         if fsync:
             for dirpath, _dirs, _files in os.walk(staging):
                 fsync_dir(dirpath)
+        # mkdtemp made the staging directory 0700; TF Serving reads the version as its own user
+        # (it must not share the daemons' user, which can read the tokens): open it to others.
+        os.chmod(staging, VERSION_DIR_MODE)
         target = self.version_path(manifest.model, manifest.version)
         with guard or contextlib.nullcontext():
             self._rename_into_place(Path(staging), target)
