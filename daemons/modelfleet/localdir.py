@@ -48,7 +48,6 @@ from .store.manifest import MANIFEST_NAME, InvalidManifest, Manifest, crc32c_of_
 __all__ = [
     "DESIRED_SCHEMA",
     "META_DIR",
-    "VERSION_DIR_MODE",
     "DesiredModel",
     "DesiredState",
     "InvalidLocalDesired",
@@ -61,7 +60,9 @@ log = logging.getLogger(__name__)
 
 META_DIR = ".modelfleet"
 DESIRED_SCHEMA = 1
-# Mode of an installed version directory: TF Serving runs as its own user and reads it.
+
+
+# An installed version: readable by TF Serving's user, writable only by the daemons' own.
 VERSION_DIR_MODE = 0o755
 
 
@@ -416,8 +417,8 @@ class LocalModelDir:
         if fsync:
             for dirpath, _dirs, _files in os.walk(staging):
                 fsync_dir(dirpath)
-        # mkdtemp made the staging directory 0700; TF Serving reads the version as its own user
-        # (it must not share the daemons' user, which can read the tokens): open it to others.
+        # mkdtemp made the staging directory 0700; TF Serving runs as its own user (it must
+        # not read the daemons' tokens) and reads every installed version.
         os.chmod(staging, VERSION_DIR_MODE)
         target = self.version_path(manifest.model, manifest.version)
         with guard or contextlib.nullcontext():
