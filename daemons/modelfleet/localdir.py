@@ -62,6 +62,10 @@ META_DIR = ".modelfleet"
 DESIRED_SCHEMA = 1
 
 
+# An installed version: readable by TF Serving's user, writable only by the daemons' own.
+VERSION_DIR_MODE = 0o755
+
+
 class InvalidLocalDesired(ValueError):
     """A local desired document that cannot be used at all (not just one bad model entry)."""
 
@@ -413,6 +417,9 @@ class LocalModelDir:
         if fsync:
             for dirpath, _dirs, _files in os.walk(staging):
                 fsync_dir(dirpath)
+        # mkdtemp made the staging directory 0700; TF Serving runs as its own user (it must
+        # not read the daemons' tokens) and reads every installed version.
+        os.chmod(staging, VERSION_DIR_MODE)
         target = self.version_path(manifest.model, manifest.version)
         with guard or contextlib.nullcontext():
             self._rename_into_place(Path(staging), target)

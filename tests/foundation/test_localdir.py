@@ -83,6 +83,12 @@ def test_install_refuses_to_replace(local: LocalModelDir) -> None:
     assert (local.root / "m" / "1" / "saved_model.pb").read_bytes() == FILES["saved_model.pb"]
 
 
+def test_an_installed_version_is_readable_by_another_user(local: LocalModelDir) -> None:
+    """TF Serving runs as its own user: the staging directory's 0700 must not survive."""
+    path = install_local(local.root, "m", 1, FILES)
+    assert path.stat().st_mode & 0o777 == 0o755
+
+
 def test_prepare_wipes_staging(local: LocalModelDir) -> None:
     left = local.new_staging("m", 1)
     (left / "half").write_bytes(b"x")
