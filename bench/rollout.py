@@ -35,11 +35,13 @@ Runs alternate (baseline, pre-staged, ...) so machine noise hits both. Figures:
 from __future__ import annotations
 
 import configparser
+import contextlib
 import fcntl
 import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,6 +53,7 @@ from typing import Any
 import yaml
 
 from bench import rolloutmodel
+from tests.ansible.test_molecule import molecule_image
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -74,6 +77,9 @@ def _env(**extra: str) -> dict[str, str]:
             "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
             "ANSIBLE_NOCOLOR": "1",
             "PY_COLORS": "0",
+            # This checkout's hosts image, as the molecule tests use it (tagged by the hash of
+            # its build.sh: other checkouts retag only the shared tag).
+            "MODELFLEET_MOLECULE_HOST_IMAGE": molecule_image(),
         }
     )
     env.update(extra)
@@ -81,14 +87,22 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _run(argv: list[str], *, env: dict[str, str] | None = None, what: str) -> str:
-    got = subprocess.run(
-        argv, cwd=REPO, env=env or _env(), capture_output=True, text=True, check=False
-    )
-    if got.returncode != 0:
-        raise RuntimeError(
-            f"{what} failed (rc {got.returncode}):\n{(got.stdout + got.stderr)[-4000:]}"
-        )
-    return got.stdout
+    """Run a command in its own session; however the benchmark ends (a failure, SIGTERM,
+    Ctrl-C), the command and everything under it is stopped before the lock is released."""
+    proc = subprocess.Popen(
+        argv, cwd=REPO, env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed (rc {proc.returncode}):\n{(out + err)[-4000:]}")
+    return out
 
 
 def _molecule(action: str) -> None:
@@ -200,6 +214,8 @@ def measure(quick: bool) -> Runs:
     """Own the molecule fleet under its lock, run the rollouts, always destroy the fleet."""
     subprocess.run([str(REPO / "molecule" / "image" / "build.sh")], env=_env(), check=True)
     builds: list[Path] = []
+    # SIGTERM unwinds like Ctrl-C: the fleet is destroyed and the lock released last.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with open(LOCK, "w") as lock:
         print(f"   waiting for {LOCK} (molecule runs of other checkouts)", flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
