@@ -151,3 +151,32 @@ def test_a_silent_node_is_skipped_after_its_connect_timeout(nodes) -> None:  # t
         silent.close()
     assert nodes[0][0].calls == 30
     assert elapsed < 3.0
+
+
+def test_close_right_after_a_call_leaves_no_thread_dying(nodes, monkeypatch) -> None:
+    """grpcio's connectivity thread re-polls every 0.2 s; a close() inside a poll killed it
+    with "Cannot monitor channel state: Channel closed!" (a CI teardown error). Short-lived
+    clients (every CLI call, every gate) close right after their call, so try many, and a
+    client whose connect timed out."""
+    import threading
+
+    died: list[str] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(str(args.exc_value)))
+    for _ in range(10):
+        with TFServingClient(nodes[0][2], timeout=2.0) as client:
+            client.predict("m", {"x": [1.0]})
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with (
+        TFServingClient(f"127.0.0.1:{port}", connect_timeout=0.1) as unreachable,
+        pytest.raises(TFServingError),
+    ):
+        unreachable.predict("m", {"x": [1.0]})
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and any(
+        t.name.endswith("(_poll_connectivity)") or t.name.endswith("(_run)")
+        for t in threading.enumerate()
+    ):
+        time.sleep(0.02)
+    assert died == []

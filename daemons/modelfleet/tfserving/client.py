@@ -16,6 +16,7 @@ separate short connect timeout: a TF Serving that is down or black-holed costs a
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +39,9 @@ STATE_NAMES = {
     serving_pb2.ModelVersionStatus.UNLOADING: "UNLOADING",
     serving_pb2.ModelVersionStatus.END: "END",
 }
+
+# How long close() waits for grpcio's connectivity thread to notice it has no subscriber.
+_POLLER_STOP_S = 0.5
 
 R = TypeVar("R")
 
@@ -93,9 +97,11 @@ class TFServingClient:
     def _connect(self, method: str) -> None:
         if self._ready:
             return
+        ready = grpc.channel_ready_future(self._channel)
         try:
-            grpc.channel_ready_future(self._channel).result(timeout=self.connect_timeout)
+            ready.result(timeout=self.connect_timeout)
         except grpc.FutureTimeoutError:
+            ready.cancel()  # unsubscribes; left alone it would watch the channel forever
             raise TFServingError(
                 "UNAVAILABLE",
                 f"cannot connect to {self.target} within {self.connect_timeout * 1000:.0f} ms",
@@ -114,10 +120,18 @@ class TFServingClient:
             raise TFServingError(name, details or "", method=method) from None
 
     def close(self) -> None:
-        # Unsubscribe first: grpcio's connectivity thread then ends at its next poll instead
-        # of raising "Cannot monitor channel state: Channel closed!" when close() lands
-        # between two of its polls (seen as a thread exception at test teardown).
+        # grpcio watches connectivity from a helper thread (ours via subscribe(), and
+        # channel_ready_future's) that re-polls every 0.2 s; closing the channel while it
+        # is inside a poll makes that thread die with "Cannot monitor channel state:
+        # Channel closed!" (a traceback in production logs, a teardown error in CI). grpcio
+        # has no public join, so unsubscribe and wait, bounded, for its polling flag to drop.
         self._channel.unsubscribe(self._on_state)
+        state = getattr(self._channel, "_connectivity_state", None)
+        deadline = time.monotonic() + _POLLER_STOP_S
+        while state is not None and getattr(state, "polling", False):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
         self._channel.close()
 
     def __enter__(self) -> TFServingClient:
