@@ -266,6 +266,14 @@ def test_the_issue_cases(live: dict[str, Any], args: list[str]) -> None:
     refuse(live, [live["src"] if a == "SRC" else a for a in args])
 
 
+@pytest.mark.parametrize("word", ["-1", "-5e3", "-12"])
+def test_a_negative_version_is_named_whole(live: dict[str, Any], word: str) -> None:
+    """Click sees "-5e3" as the short option "-5"; the error names what the operator typed."""
+    refuse(live, ["promote", MODEL, word])
+    result = live["runner"].invoke(cli, ["promote", MODEL, word], env=live["env"])
+    assert f"invalid version '{word}'" in result.output, result.output
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -65,8 +65,14 @@ class OneLineGroup(click.Group):
             message = one_line(exc.format_message())
             if isinstance(exc, click.NoSuchOption) and exc.option_name[1:2].isdigit():
                 # "-1" reads as an option to click; to the operator it is a bad version.
+                # Click names only the first short option ("-5" of "-5e3"): show the word.
+                argv = (args[0] if args else kwargs.get("args")) or sys.argv[1:]
+                word = next(
+                    (str(a) for a in argv if str(a).startswith(exc.option_name)),
+                    exc.option_name,
+                )
                 message = one_line(
-                    f"invalid version {exc.option_name!r}: must be a positive integer (no sign)"
+                    f"invalid version {word!r}: must be a positive integer (no sign)"
                 )
             click.echo(f"modelfleet: error: {message}{where}", err=True)
             sys.exit(exc.exit_code)
