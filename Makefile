@@ -16,7 +16,7 @@ help:
 	@echo "make demo      local fleet on loopback: master + 3 nodes, publish, predict, promote"
 	@echo "make test      the whole test suite (lint, pytest, molecule) - what CI runs"
 	@echo "make test-fast the in-process tier (about a minute): ruff + pytest without processes"
-	@echo "make soak      long property runs (model-based fleet test with many more examples)"
+	@echo "make soak      long runs: the model-based fleet test with many more examples, site.yml --check on a bare host"
 	@echo "make bench     every benchmark, one table + bench/results.json"
 	@echo "make chaos     the chaos suite on a local fleet"
 	@echo "make lint      ruff, mypy, ansible-lint, syntax checks"
@@ -76,7 +76,7 @@ test-fast: venv
 	$(BIN)/pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # Long runs behind their own target (CI does not run them): more examples, longer sequences.
-soak: venv tf
+soak: venv tf system image
 	MODELFLEET_SOAK=1 $(BIN)/pytest -m soak $(PYTEST_ARGS)
 
 demo: venv tf
