@@ -222,3 +222,41 @@ def test_prestage_defaults_are_the_tfserving_roles() -> None:
         ),
     ):
         assert role_path in installed and stage_path in stage
+
+
+def _static_role_imports(tasks: list[dict[str, Any]] | None) -> list[str]:
+    """The roles a task list imports statically, blocks, rescues and always included."""
+    found: list[str] = []
+    for task in tasks or []:
+        for key in ("ansible.builtin.import_role", "import_role"):
+            if key in task:
+                found.append(task[key]["name"])
+        for key in ("block", "rescue", "always"):
+            found += _static_role_imports(task.get(key))
+    return found
+
+
+def _playbook_plays() -> list[Any]:
+    plays = []
+    for path in sorted([*(REPO / "playbooks").glob("*.yml"), *(REPO / "molecule").glob("*/*.yml")]):
+        for play in yaml.safe_load(path.read_text()) or []:
+            if isinstance(play, dict) and "hosts" in play:
+                where = f"{path.relative_to(REPO)}: {play.get('name', '?')}"
+                plays.append(pytest.param(where, play, id=where[:80]))
+    return plays
+
+
+@pytest.mark.parametrize(("where", "play"), _playbook_plays())
+def test_no_play_imports_a_role_twice(where: str, play: dict[str, Any]) -> None:
+    """A role imported twice into one play has ONE copy of each handler, carrying the
+    conditions of the last import. rollout.yml imported the node roles before the drain (for
+    pre-staged rollouts) and again inside it (for pre-stage off): every restart notified before
+    the drain inherited "pre-stage off" and was skipped, so a rollout linked the new venv and
+    restarted nothing. The second use must be include_role (dynamic, handlers of its own)."""
+    roles = [
+        role
+        for section in ("pre_tasks", "tasks", "post_tasks")
+        for role in _static_role_imports(play.get(section))
+    ] + [r if isinstance(r, str) else r.get("role", r.get("name")) for r in play.get("roles", [])]
+    twice = sorted({role for role in roles if roles.count(role) > 1})
+    assert not twice, f"{where} imports {twice} more than once (use include_role for the others)"
