@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,44 @@ def test_no_play_imports_a_role_twice(where: str, play: dict[str, Any]) -> None:
     ] + [r if isinstance(r, str) else r.get("role", r.get("name")) for r in play.get("roles", [])]
     twice = sorted({role for role in roles if roles.count(role) > 1})
     assert not twice, f"{where} imports {twice} more than once (use include_role for the others)"
+
+
+def _tasks_in(node: Any) -> Iterator[dict[str, Any]]:
+    """Every task-like mapping in a parsed playbook or task file, nested blocks included."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _tasks_in(item)
+    elif isinstance(node, dict):
+        yield node
+        for value in node.values():
+            if isinstance(value, (list, dict)):
+                yield from _tasks_in(value)
+
+
+_ONE_EXPRESSION = re.compile(r"^\s*\{\{(?:(?!\}\}).)*\}\}\s*$", re.DOTALL)
+_TO_TEXT = re.compile(r"\|\s*(to_json|to_nice_json|to_yaml|string|join\b[^|]*|trim)\s*\}\}\s*$")
+
+
+def test_assert_messages_render_to_text() -> None:
+    """ansible-core 2.19 keeps a template's native type, and assert validates fail_msg and
+    success_msg as text BEFORE it checks anything: `fail_msg: "{{ a_dict }}"` failed a check
+    that passed (molecule default's TF Serving record check). A message that is one expression
+    must end in a filter that makes text."""
+    yml = [
+        *REPO.glob("roles/*/tasks/*.yml"),
+        *REPO.glob("roles/*/handlers/*.yml"),
+        *REPO.glob("playbooks/**/*.yml"),
+        *REPO.glob("molecule/**/*.yml"),
+    ]
+    bad = []
+    for path in yml:
+        for task in _tasks_in(yaml.safe_load(path.read_text())):
+            args = task.get("ansible.builtin.assert") or task.get("assert")
+            if not isinstance(args, dict):
+                continue
+            for key in ("fail_msg", "success_msg", "msg"):
+                value = args.get(key)
+                one = isinstance(value, str) and _ONE_EXPRESSION.match(value)
+                if one and not _TO_TEXT.search(str(value)):
+                    bad.append(f"{path.relative_to(REPO)}: {task.get('name')}: {key}")
+    assert not bad, bad
