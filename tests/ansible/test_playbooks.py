@@ -4,6 +4,7 @@ roles' settings, the capacity filter, and the refusals that must happen before a
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -302,3 +303,32 @@ def test_assert_messages_render_to_text() -> None:
                 if one and not _TO_TEXT.search(str(value)):
                     bad.append(f"{path.relative_to(REPO)}: {task.get('name')}: {key}")
     assert not bad, bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("impl", ["deb", "binary"])
+def test_a_rollout_refuses_a_supplied_package_whose_checksum_differs(
+    tmp_path: Path, impl: str
+) -> None:
+    """A wrong (or stale) sha256 in the inventory stops the rollout at pre-stage, checked once on
+    the controller: nothing is copied to any host, nothing is drained."""
+    supplied = tmp_path / f"tensorflow_model_server-{impl}"
+    supplied.write_bytes(b"#!/bin/sh\nexit 0\n")
+    wanted = "0" * 64
+    extra = {
+        "rollout_components": ["tfserving"],
+        "modelfleet_build_wheelhouse": False,
+        "modelfleet_become": False,
+        "tfserving_impl": impl,
+        "tfserving_version": "2.99.2",
+        f"tfserving_{impl}_file": str(supplied),
+        f"tfserving_{impl}_sha256": wanted,
+        "tfserving_package_cache_dir": str(tmp_path / "cache"),
+    }
+    result = _play(tmp_path, "rollout.yml", "-e", json.dumps(extra))
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "rollout stopped at pre-stage" in out, out
+    assert f"the inventory wants {wanted} (tfserving_{impl}_sha256)" in out, out
+    assert not (tmp_path / "cache").exists()  # nothing was copied
+    assert "Upgrade the master" not in out
