@@ -306,12 +306,16 @@ def test_assert_messages_render_to_text() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["linear", "mitogen_linear"])
 @pytest.mark.parametrize("impl", ["deb", "binary"])
 def test_a_rollout_refuses_a_supplied_package_whose_checksum_differs(
-    tmp_path: Path, impl: str
+    tmp_path: Path, impl: str, strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A wrong (or stale) sha256 in the inventory stops the rollout at pre-stage, checked once on
-    the controller: nothing is copied to any host, nothing is drained."""
+    the controller: nothing is copied to any host, nothing is drained. The same under the opt-in
+    Mitogen strategy (playbooks/strategy_plugins), whose block/rescue and delegation must agree."""
+    # A strategy Ansible cannot find fails the run before any play ("Invalid play strategy").
+    monkeypatch.setenv("ANSIBLE_STRATEGY", strategy)
     supplied = tmp_path / f"tensorflow_model_server-{impl}"
     supplied.write_bytes(b"#!/bin/sh\nexit 0\n")
     wanted = "0" * 64
