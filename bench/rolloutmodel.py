@@ -77,6 +77,25 @@ class Play:
         return [t for t in self.tasks if not t.wait and t.executions > 0]
 
 
+def _merged(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per task: the Mitogen strategy reports a task once per host (consecutive
+    entries with the task's id), the linear strategy once with every host's result."""
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        last = out[-1] if out else None
+        same = last is not None and entry["task"].get("id") == last["task"].get("id")
+        if not same or "end" not in entry["task"].get("duration", {}):
+            out.append({"task": dict(entry["task"]), "hosts": dict(entry.get("hosts", {}))})
+            continue
+        assert last is not None
+        ours, theirs = last["task"]["duration"], entry["task"]["duration"]
+        if "end" in ours:
+            ours["start"] = min(ours["start"], theirs["start"], key=_seconds)
+            ours["end"] = max(ours["end"], theirs["end"], key=_seconds)
+        last["hosts"].update(entry.get("hosts", {}))
+    return out
+
+
 def plays(log: dict[str, Any]) -> list[Play]:
     out: list[Play] = []
     for raw in log.get("plays", []):
@@ -85,7 +104,7 @@ def plays(log: dict[str, Any]) -> list[Play]:
         wall = _seconds(dur["end"]) - _seconds(dur["start"]) if "end" in dur else 0.0
         play = Play(info["name"], wall, 0)
         hosts: set[str] = set()
-        for entry in raw.get("tasks", []):
+        for entry in _merged(raw.get("tasks", [])):
             task = entry["task"]
             tdur = task.get("duration", {})
             if "end" not in tdur:
