@@ -59,7 +59,7 @@ lint: venv
 	$(BIN)/mypy daemons/modelfleet
 	@if [ -d roles ] && ls playbooks/*.yml >/dev/null 2>&1; then \
 	  $(BIN)/ansible-playbook --syntax-check -i inventory/production playbooks/*.yml && \
-	  $(BIN)/ansible-lint --profile production --offline playbooks roles; fi
+	  $(BIN)/ansible-lint --profile production --offline playbooks roles molecule; fi
 
 pytest: venv tf system
 	$(BIN)/pytest -m "not (molecule or soak)" $(PYTEST_ARGS)
